@@ -1,0 +1,20 @@
+namespace CheckpointGen;
+
+/// <summary>How <see cref="ICheckpointable.LoadCheckpoint(string, CheckpointLoadOptions?)"/> treats what is not strictly expected.</summary>
+public sealed record CheckpointLoadOptions
+{
+    /// <summary>The defaults: pretrained keys in the file are skipped, pretrained fingerprints are verified.</summary>
+    public static CheckpointLoadOptions Default { get; } = new();
+
+    /// <summary>
+    /// Accept (and skip) keys under a pretrained prefix, as an old full checkpoint has them.
+    /// When <see langword="false"/>, such keys are reported as unexpected. Default: <see langword="true"/>.
+    /// </summary>
+    public bool SkipPretrainedKeys { get; init; } = true;
+
+    /// <summary>
+    /// Refuse a checkpoint whose recorded pretrained fingerprint differs from this model's pretrained
+    /// parts (the trainable part was trained against other frozen weights). Default: <see langword="true"/>.
+    /// </summary>
+    public bool VerifyPretrainedFingerprints { get; init; } = true;
+}

@@ -1,0 +1,28 @@
+using System.Collections.Generic;
+
+namespace CheckpointGen;
+
+/// <summary>What a successful load did.</summary>
+public sealed record CheckpointLoadReport
+{
+    /// <summary>The file (or stream description) that was read.</summary>
+    public required string Source { get; init; }
+
+    /// <summary>The keys copied into the model.</summary>
+    public required IReadOnlyList<string> LoadedKeys { get; init; }
+
+    /// <summary>Keys in the file under a pretrained prefix, which were not loaded (an old full checkpoint has them).</summary>
+    public required IReadOnlyList<string> SkippedPretrainedKeys { get; init; }
+
+    /// <summary>Pretrained prefixes whose fingerprint the file recorded and the model matched.</summary>
+    public required IReadOnlyList<string> FingerprintsChecked { get; init; }
+
+    /// <summary>Pretrained prefixes of the model whose fingerprint was not compared: the file records none (for example a checkpoint not written by CheckpointGen), or the options turned verification off.</summary>
+    public required IReadOnlyList<string> FingerprintsNotChecked { get; init; }
+
+    /// <summary>The model type recorded in the file, when it has CheckpointGen metadata.</summary>
+    public string? SavedModelType { get; init; }
+
+    /// <summary>The tensor bytes copied into the model.</summary>
+    public long BytesLoaded { get; init; }
+}

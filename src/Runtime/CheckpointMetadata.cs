@@ -1,0 +1,48 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Reflection;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using static TorchSharp.torch;
+
+namespace CheckpointGen;
+
+/// <summary>The <c>__metadata__</c> entries CheckpointGen writes into every checkpoint.</summary>
+public static class CheckpointMetadata
+{
+    /// <summary>Always <c>pt</c>, as Python's safetensors expects for PyTorch tensors.</summary>
+    public const string Format = "format";
+
+    /// <summary>The CheckpointGen version that wrote the file.</summary>
+    public const string Version = "checkpointgen.version";
+
+    /// <summary>The model type that saved the file.</summary>
+    public const string Model = "checkpointgen.model";
+
+    /// <summary>A JSON array of the pretrained prefixes left out of the file.</summary>
+    public const string Excluded = "checkpointgen.excluded";
+
+    /// <summary>Followed by a pretrained prefix: the structural fingerprint of that part (keys, dtypes, shapes).</summary>
+    public const string FingerprintPrefix = "checkpointgen.fingerprint.";
+
+    internal static string WriterVersion { get; } =
+        typeof(CheckpointMetadata).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0";
+
+    internal static string EncodeExcluded(IEnumerable<string> prefixes) => JsonSerializer.Serialize(prefixes.ToArray());
+
+    /// <summary>
+    /// A hash of the keys (relative to <paramref name="prefix"/>), dtypes and shapes under the prefix:
+    /// equal for the same architecture, different when the pretrained part was replaced or reshaped.
+    /// </summary>
+    internal static string StructuralFingerprint(IReadOnlyDictionary<string, Tensor> state, string prefix)
+    {
+        var text = new StringBuilder();
+        foreach (var (key, tensor) in state.Where(e => e.Key.StartsWith(prefix, System.StringComparison.Ordinal)).OrderBy(e => e.Key, System.StringComparer.Ordinal))
+        {
+            text.Append(key, prefix.Length, key.Length - prefix.Length).Append(':').Append(tensor.dtype).Append(':')
+                .AppendJoin(',', tensor.shape).Append('\n');
+        }
+        return "structure-sha256:" + System.Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString()))).ToLowerInvariant();
+    }
+}

@@ -1,0 +1,81 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Text;
+
+namespace CheckpointGen;
+
+/// <summary>What kind of disagreement between a file and a model a <see cref="CheckpointProblem"/> describes.</summary>
+public enum CheckpointProblemKind
+{
+    /// <summary>The model has the key; the file does not.</summary>
+    MissingKey,
+    /// <summary>The file has the key; the model does not (or the options refuse pretrained keys).</summary>
+    UnexpectedKey,
+    /// <summary>Both have the key with different shapes.</summary>
+    ShapeMismatch,
+    /// <summary>Both have the key with different element types.</summary>
+    DtypeMismatch,
+    /// <summary>The pretrained part recorded in the file differs from the model's.</summary>
+    FingerprintMismatch,
+}
+
+/// <summary>One disagreement between a file and a model.</summary>
+/// <param name="Kind">What disagrees.</param>
+/// <param name="Key">The state-dict key, or the pretrained prefix for a fingerprint.</param>
+/// <param name="Expected">What the model has, or <see langword="null"/> when it has nothing.</param>
+/// <param name="Found">What the file has, or <see langword="null"/> when it has nothing.</param>
+public sealed record CheckpointProblem(CheckpointProblemKind Kind, string Key, string? Expected, string? Found)
+{
+    /// <inheritdoc/>
+    public override string ToString() => Kind switch
+    {
+        CheckpointProblemKind.MissingKey => $"missing key '{Key}' (model has {Expected})",
+        CheckpointProblemKind.UnexpectedKey => $"unexpected key '{Key}' (file has {Found})",
+        CheckpointProblemKind.ShapeMismatch => $"shape mismatch for '{Key}': model has {Expected}, file has {Found}",
+        CheckpointProblemKind.DtypeMismatch => $"dtype mismatch for '{Key}': model has {Expected}, file has {Found}",
+        _ => $"pretrained part '{Key}' differs from the one the checkpoint was saved with: model {Expected}, file {Found}",
+    };
+}
+
+/// <summary>
+/// The file is a valid checkpoint but does not fit the model. Every problem is listed; the model was not changed.
+/// </summary>
+public sealed class CheckpointMismatchException : Exception
+{
+    /// <summary>Creates the exception for <paramref name="source"/> and the <paramref name="problems"/> found.</summary>
+    public CheckpointMismatchException(string source, string target, IReadOnlyList<CheckpointProblem> problems)
+        : base(Describe(source, target, problems))
+    {
+        Source = source;
+        Target = target;
+        Problems = problems;
+    }
+
+    /// <summary>The file (or stream description) that was read.</summary>
+    public new string Source { get; }
+
+    /// <summary>What it was loaded into (a model type, or a pretrained field).</summary>
+    public string Target { get; }
+
+    /// <summary>Every disagreement found.</summary>
+    public IReadOnlyList<CheckpointProblem> Problems { get; }
+
+    /// <summary>Keys of the model the file lacks.</summary>
+    public IEnumerable<string> MissingKeys => KeysOf(CheckpointProblemKind.MissingKey);
+
+    /// <summary>Keys of the file the model does not take.</summary>
+    public IEnumerable<string> UnexpectedKeys => KeysOf(CheckpointProblemKind.UnexpectedKey);
+
+    private IEnumerable<string> KeysOf(CheckpointProblemKind kind) => Problems.Where(p => p.Kind == kind).Select(p => p.Key);
+
+    private static string Describe(string source, string target, IReadOnlyList<CheckpointProblem> problems)
+    {
+        var text = new StringBuilder($"'{source}' does not fit {target}: {problems.Count} problem{(problems.Count == 1 ? "" : "s")}");
+        foreach (var problem in problems)
+        {
+            text.Append(Environment.NewLine).Append("  - ").Append(problem);
+        }
+        return text.ToString();
+    }
+}

@@ -1,0 +1,344 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using CheckpointGen.Format;
+using TorchSharp;
+using static TorchSharp.torch;
+using Parameter = TorchSharp.Modules.Parameter;
+
+namespace CheckpointGen;
+
+/// <summary>
+/// The checkpoint behaviour of one model: what the generated members of a <see cref="PretrainedAttribute"/>
+/// model call. It can also serve a model written by hand: pass the model and its pretrained fields.
+/// </summary>
+public sealed class CheckpointPolicy
+{
+    private readonly nn.Module model;
+    private readonly string modelType;
+    private readonly PretrainedField[] fields;
+    private IReadOnlyList<PretrainedPart>? parts;
+
+    /// <summary>Creates the policy of <paramref name="model"/>, whose type is named <paramref name="modelType"/> in messages and metadata.</summary>
+    public CheckpointPolicy(nn.Module model, string modelType, params PretrainedField[] fields)
+    {
+        this.model = model;
+        this.modelType = modelType;
+        this.fields = fields;
+    }
+
+    private sealed record PretrainedPart(string Prefix, nn.Module Module);
+
+    /// <summary>The registered pretrained modules with their state-dict prefixes, those of <see cref="ICheckpointable"/> submodules included.</summary>
+    private IReadOnlyList<PretrainedPart> Parts => parts ??= ResolveParts();
+
+    /// <inheritdoc cref="ICheckpointable.PretrainedPrefixes"/>
+    public IReadOnlyList<string> PretrainedPrefixes => Parts.Select(p => p.Prefix).ToArray();
+
+    /// <inheritdoc cref="ICheckpointable.FreezePretrained"/>
+    public void FreezePretrained()
+    {
+        foreach (var part in Parts)
+        {
+            foreach (var parameter in part.Module.parameters())
+            {
+                parameter.requires_grad = false;
+            }
+            part.Module.eval();
+        }
+    }
+
+    /// <summary>Puts the pretrained fields back in eval mode; what the generated <c>train(bool)</c> override calls after the base.</summary>
+    /// <remarks>Works before the fields are assigned or registered, since TorchSharp may call <c>train</c> at any time.</remarks>
+    public void KeepPretrainedInEval()
+    {
+        foreach (var field in fields)
+        {
+            field.Module?.eval();
+        }
+    }
+
+    /// <inheritdoc cref="ICheckpointable.TrainableParameters"/>
+    public IEnumerable<Parameter> TrainableParameters()
+        => model.named_parameters().Where(p => !IsPretrained(p.name)).Select(p => p.parameter).ToList();
+
+    /// <inheritdoc cref="ICheckpointable.TrainableStateDict"/>
+    public Dictionary<string, Tensor> TrainableStateDict()
+        => model.state_dict().Where(e => !IsPretrained(e.Key)).ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
+
+    /// <inheritdoc cref="ICheckpointable.SaveCheckpoint(string)"/>
+    public void SaveCheckpoint(string path) => AtomicFile.Write(path, SaveCheckpoint);
+
+    /// <inheritdoc cref="ICheckpointable.SaveCheckpoint(Stream)"/>
+    public void SaveCheckpoint(Stream stream)
+    {
+        var state = model.state_dict();
+        var trainable = state.Where(e => !IsPretrained(e.Key)).OrderBy(e => e.Key, StringComparer.Ordinal).ToList();
+        var metadata = new Dictionary<string, string>
+        {
+            [CheckpointMetadata.Format] = "pt",
+            [CheckpointMetadata.Version] = CheckpointMetadata.WriterVersion,
+            [CheckpointMetadata.Model] = modelType,
+            [CheckpointMetadata.Excluded] = CheckpointMetadata.EncodeExcluded(PretrainedPrefixes),
+        };
+        foreach (var part in Parts)
+        {
+            metadata[CheckpointMetadata.FingerprintPrefix + part.Prefix] = CheckpointMetadata.StructuralFingerprint(state, part.Prefix);
+        }
+        Safetensors.Write(stream, trainable, metadata);
+    }
+
+    /// <inheritdoc cref="ICheckpointable.LoadCheckpoint(string, CheckpointLoadOptions?)"/>
+    public CheckpointLoadReport LoadCheckpoint(string path, CheckpointLoadOptions? options = null)
+    {
+        using var stream = OpenExisting(path, $"checkpoint of {modelType}");
+        return LoadCheckpoint(stream, options);
+    }
+
+    /// <inheritdoc cref="ICheckpointable.LoadCheckpoint(Stream, CheckpointLoadOptions?)"/>
+    public CheckpointLoadReport LoadCheckpoint(Stream stream, CheckpointLoadOptions? options = null)
+    {
+        options ??= CheckpointLoadOptions.Default;
+        var source = stream is FileStream file ? file.Name : $"<{stream.GetType().Name}>";
+        var origin = stream.CanSeek ? stream.Position : 0;
+        var index = Safetensors.ReadIndex(stream, source, stream.CanSeek ? stream.Length - origin : null);
+
+        var state = model.state_dict();
+        var problems = new List<CheckpointProblem>();
+        var loaded = new List<TensorEntry>();
+        var skipped = new List<string>();
+        foreach (var entry in index.Entries)
+        {
+            if (IsPretrained(entry.Key) && options.SkipPretrainedKeys)
+            {
+                skipped.Add(entry.Key);
+            }
+            else if (Match(entry, entry.Key, state, problems))
+            {
+                loaded.Add(entry);
+            }
+        }
+        var inFile = index.Entries.Select(e => e.Key).ToHashSet(StringComparer.Ordinal);
+        AddMissing(state.Where(e => !IsPretrained(e.Key) && !inFile.Contains(e.Key)), problems);
+
+        var checkedPrefixes = new List<string>();
+        var uncheckedPrefixes = new List<string>();
+        foreach (var part in Parts)
+        {
+            if (!options.VerifyPretrainedFingerprints || !index.Metadata.TryGetValue(CheckpointMetadata.FingerprintPrefix + part.Prefix, out var recorded))
+            {
+                uncheckedPrefixes.Add(part.Prefix);
+                continue;
+            }
+            var actual = CheckpointMetadata.StructuralFingerprint(state, part.Prefix);
+            if (recorded == actual)
+            {
+                checkedPrefixes.Add(part.Prefix);
+            }
+            else
+            {
+                problems.Add(new CheckpointProblem(CheckpointProblemKind.FingerprintMismatch, part.Prefix, actual, recorded));
+            }
+        }
+        ThrowIfAny(problems, source, modelType);
+
+        var bytes = CopyIntoModel(stream, origin, index, loaded, state);
+        return new CheckpointLoadReport
+        {
+            Source = source,
+            LoadedKeys = loaded.Select(e => e.Key).ToArray(),
+            SkippedPretrainedKeys = skipped,
+            FingerprintsChecked = checkedPrefixes,
+            FingerprintsNotChecked = uncheckedPrefixes,
+            SavedModelType = index.Metadata.GetValueOrDefault(CheckpointMetadata.Model),
+            BytesLoaded = bytes,
+        };
+    }
+
+    /// <inheritdoc cref="ICheckpointable.LoadPretrained"/>
+    public void LoadPretrained()
+    {
+        // Every file is indexed and checked before any field changes, so one bad source leaves all fields as they were.
+        var plans = new List<(PretrainedField Field, FileStream Stream, TensorFileIndex Index, List<TensorEntry> Entries, Dictionary<string, Tensor> State)>();
+        try
+        {
+            foreach (var field in fields.Where(f => f.Source is not null))
+            {
+                var module = field.Module ?? throw Unassigned(field);
+                var stream = OpenExisting(field.Source!, $"pretrained weights of {modelType}.{field.Name}");
+                plans.Add((field, stream, TensorFiles.Index(stream), new List<TensorEntry>(), module.state_dict()));
+                var (_, _, index, entries, state) = plans[^1];
+                var problems = new List<CheckpointProblem>();
+                var inFile = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var entry in index.Entries)
+                {
+                    var key = field.KeyPrefix is null ? entry.Key
+                        : entry.Key.StartsWith(field.KeyPrefix, StringComparison.Ordinal) ? entry.Key[field.KeyPrefix.Length..]
+                        : null;
+                    if (key is not null && inFile.Add(key) && Match(entry, key, state, problems))
+                    {
+                        entries.Add(entry with { Key = key });
+                    }
+                }
+                AddMissing(state.Where(e => !inFile.Contains(e.Key)), problems);
+                ThrowIfAny(problems, index.Source, $"{modelType}.{field.Name}" + (field.KeyPrefix is null ? "" : $" (keys under '{field.KeyPrefix}')"));
+            }
+            foreach (var (_, stream, index, entries, state) in plans)
+            {
+                CopyIntoModel(stream, 0, index, entries, state);
+            }
+        }
+        finally
+        {
+            foreach (var plan in plans)
+            {
+                plan.Stream.Dispose();
+            }
+        }
+        foreach (var child in TopmostCheckpointableDescendants())
+        {
+            child.LoadPretrained();
+        }
+        FreezePretrained();
+    }
+
+    private bool IsPretrained(string key)
+    {
+        foreach (var part in Parts)
+        {
+            if (key.StartsWith(part.Prefix, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private PretrainedPart[] ResolveParts()
+    {
+        var nameOf = new Dictionary<nn.Module, string>(ReferenceEqualityComparer.Instance);
+        var moduleNamed = new Dictionary<string, nn.Module>(StringComparer.Ordinal);
+        foreach (var (name, module) in model.named_modules())
+        {
+            nameOf.TryAdd(module, name);
+            moduleNamed.TryAdd(name, module);
+        }
+
+        var found = new List<PretrainedPart>();
+        foreach (var field in fields)
+        {
+            var module = field.Module ?? throw Unassigned(field);
+            if (!nameOf.TryGetValue(module, out var name))
+            {
+                throw new InvalidOperationException(
+                    $"{modelType}.{field.Name} is marked [Pretrained] but is not a registered submodule of {modelType}: " +
+                    "call RegisterComponents() (or register_module) in the constructor before using checkpoint methods.");
+            }
+            found.Add(new PretrainedPart(name + ".", module));
+        }
+        foreach (var (name, child) in model.named_modules())
+        {
+            if (child is ICheckpointable checkpointable)
+            {
+                foreach (var prefix in checkpointable.PretrainedPrefixes)
+                {
+                    var full = $"{name}.{prefix}";
+                    found.Add(new PretrainedPart(full, moduleNamed[full[..^1]]));
+                }
+            }
+        }
+        // A part inside another part (a child's own pretrained piece within a pretrained field) is covered by the outer one.
+        return found
+            .DistinctBy(p => p.Prefix)
+            .Where(p => !found.Any(outer => outer.Prefix.Length < p.Prefix.Length && p.Prefix.StartsWith(outer.Prefix, StringComparison.Ordinal)))
+            .OrderBy(p => p.Prefix, StringComparer.Ordinal)
+            .ToArray();
+    }
+
+    private IEnumerable<ICheckpointable> TopmostCheckpointableDescendants()
+    {
+        var names = new List<string>();
+        foreach (var (name, child) in model.named_modules().OrderBy(m => m.name.Length))
+        {
+            if (child is ICheckpointable checkpointable && !names.Any(outer => name.StartsWith(outer + ".", StringComparison.Ordinal)))
+            {
+                names.Add(name);
+                yield return checkpointable;
+            }
+        }
+    }
+
+    /// <summary>Checks one file entry against the tensor the model has under <paramref name="key"/>; records what disagrees.</summary>
+    private static bool Match(TensorEntry entry, string key, Dictionary<string, Tensor> state, List<CheckpointProblem> problems)
+    {
+        if (!state.TryGetValue(key, out var target))
+        {
+            problems.Add(new CheckpointProblem(CheckpointProblemKind.UnexpectedKey, entry.Key, null, entry.Describe()));
+            return false;
+        }
+        var expected = TensorEntry.DescribeTensor(target.dtype, target.shape);
+        if (target.dtype != entry.Dtype)
+        {
+            problems.Add(new CheckpointProblem(CheckpointProblemKind.DtypeMismatch, entry.Key, expected, entry.Describe()));
+            return false;
+        }
+        if (!entry.HasShape(target.shape))
+        {
+            problems.Add(new CheckpointProblem(CheckpointProblemKind.ShapeMismatch, entry.Key, expected, entry.Describe()));
+            return false;
+        }
+        return true;
+    }
+
+    private static void AddMissing(IEnumerable<KeyValuePair<string, Tensor>> missing, List<CheckpointProblem> problems)
+    {
+        foreach (var (key, tensor) in missing)
+        {
+            problems.Add(new CheckpointProblem(CheckpointProblemKind.MissingKey, key, TensorEntry.DescribeTensor(tensor.dtype, tensor.shape), null));
+        }
+    }
+
+    private static void ThrowIfAny(List<CheckpointProblem> problems, string source, string target)
+    {
+        if (problems.Count > 0)
+        {
+            throw new CheckpointMismatchException(source, target, problems.OrderBy(p => p.Kind).ThenBy(p => p.Key, StringComparer.Ordinal).ToArray());
+        }
+    }
+
+    /// <summary>Reads every entry first, then copies: a read that fails leaves the model untouched.</summary>
+    private static long CopyIntoModel(Stream stream, long origin, TensorFileIndex index, List<TensorEntry> entries, Dictionary<string, Tensor> state)
+    {
+        var staged = TensorFiles.Read(stream, origin, index, entries);
+        try
+        {
+            using var noGrad = no_grad();
+            foreach (var (key, tensor) in staged)
+            {
+                state[key].copy_(tensor);
+            }
+            return entries.Sum(e => e.ByteLength);
+        }
+        finally
+        {
+            foreach (var tensor in staged.Values)
+            {
+                tensor.Dispose();
+            }
+        }
+    }
+
+    private static FileStream OpenExisting(string path, string what)
+    {
+        var full = Path.GetFullPath(path);
+        if (!File.Exists(full))
+        {
+            throw new FileNotFoundException($"The {what} '{full}' does not exist.", full);
+        }
+        return new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
+    }
+
+    private InvalidOperationException Unassigned(PretrainedField field)
+        => new($"{modelType}.{field.Name} is marked [Pretrained] but is null: assign it in the constructor before using checkpoint methods.");
+}

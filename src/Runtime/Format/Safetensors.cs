@@ -1,0 +1,270 @@
+using System;
+using System.Buffers.Binary;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using static TorchSharp.torch;
+
+namespace CheckpointGen.Format;
+
+/// <summary>
+/// The Hugging Face safetensors format: an 8-byte little-endian header length, a JSON header,
+/// then the raw little-endian bytes of every tensor, back to back, without holes.
+/// </summary>
+internal static class Safetensors
+{
+    private const string MetadataKey = "__metadata__";
+
+    /// <summary>The header cap of the reference implementation: no allocation is sized by an untrusted number beyond it.</summary>
+    public const long MaxHeaderBytes = 100_000_000;
+
+    public static void Write(Stream stream, IReadOnlyList<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string> metadata)
+    {
+        var header = Header(tensors, metadata);
+        Span<byte> length = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
+        stream.Write(length);
+        stream.Write(header);
+        foreach (var (_, tensor) in tensors)
+        {
+            TensorBytes.Write(stream, tensor);
+        }
+    }
+
+    private static byte[] Header(IReadOnlyList<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string> metadata)
+    {
+        using var json = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(json))
+        {
+            writer.WriteStartObject();
+            writer.WriteStartObject(MetadataKey);
+            foreach (var (key, value) in metadata)
+            {
+                writer.WriteString(key, value);
+            }
+            writer.WriteEndObject();
+            long offset = 0;
+            foreach (var (key, tensor) in tensors)
+            {
+                if (!Dtypes.TryGetSafetensorsName(tensor.dtype, out var dtype))
+                {
+                    throw new NotSupportedException($"'{key}' is a {tensor.dtype} tensor, which safetensors cannot store.");
+                }
+                var bytes = tensor.numel() * tensor.element_size();
+                writer.WriteStartObject(key);
+                writer.WriteString("dtype", dtype);
+                writer.WriteStartArray("shape");
+                foreach (var dimension in tensor.shape)
+                {
+                    writer.WriteNumberValue(dimension);
+                }
+                writer.WriteEndArray();
+                writer.WriteStartArray("data_offsets");
+                writer.WriteNumberValue(offset);
+                writer.WriteNumberValue(offset + bytes);
+                writer.WriteEndArray();
+                writer.WriteEndObject();
+                offset += bytes;
+            }
+            writer.WriteEndObject();
+        }
+        // Padding with spaces keeps every tensor 8-byte aligned when the file is memory-mapped, as the reference writer does.
+        var padded = (json.Length + 7) / 8 * 8;
+        while (json.Length < padded)
+        {
+            json.WriteByte((byte)' ');
+        }
+        return json.ToArray();
+    }
+
+    /// <summary>True when the file starts like a safetensors file: a header length that fits, then <c>{</c>.</summary>
+    public static bool LooksLikeSafetensors(ReadOnlySpan<byte> start, long fileLength)
+        => start.Length >= 9
+            && BinaryPrimitives.ReadUInt64LittleEndian(start) is var headerLength
+            && headerLength <= (ulong)Math.Max(0, fileLength - 8)
+            && start[8] == (byte)'{';
+
+    /// <summary>
+    /// Reads and validates the header. <paramref name="length"/> is the byte count from the stream's
+    /// position to its end, when the stream can tell; offsets in the result are relative to that position.
+    /// </summary>
+    public static TensorFileIndex ReadIndex(Stream stream, string source, long? length)
+    {
+        Span<byte> prefix = stackalloc byte[8];
+        var read = stream.ReadAtLeast(prefix, prefix.Length, throwOnEndOfStream: false);
+        if (read < prefix.Length)
+        {
+            throw new CheckpointFormatException(source, $"it is {read} bytes long, shorter than the 8-byte header length that starts a safetensors file.");
+        }
+        var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+        if (headerLength > MaxHeaderBytes)
+        {
+            throw new CheckpointFormatException(source, $"the header length field says {headerLength} bytes, more than the {MaxHeaderBytes}-byte limit.");
+        }
+        if (length is { } total && (long)headerLength > total - 8)
+        {
+            throw new CheckpointFormatException(source, $"the header length field says {headerLength} bytes, but only {total - 8} bytes follow it.");
+        }
+        var header = new byte[headerLength];
+        read = stream.ReadAtLeast(header, header.Length, throwOnEndOfStream: false);
+        if (read < header.Length)
+        {
+            throw new CheckpointFormatException(source, $"the header length field says {headerLength} bytes, but the stream ends after {read}.");
+        }
+        var dataStart = 8 + (long)headerLength;
+        return Parse(header, source, dataStart, length - dataStart);
+    }
+
+    private static TensorFileIndex Parse(byte[] header, string source, long dataStart, long? dataLength)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = 8 });
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointFormatException(source, $"the header is not valid UTF-8 JSON ({e.Message}).", e);
+        }
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                throw new CheckpointFormatException(source, $"the header is a JSON {document.RootElement.ValueKind}, not an object.");
+            }
+            var metadata = new Dictionary<string, string>();
+            var entries = new List<TensorEntry>();
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var property in document.RootElement.EnumerateObject())
+            {
+                if (!seen.Add(property.Name))
+                {
+                    throw new CheckpointFormatException(source, $"the header names '{property.Name}' twice.");
+                }
+                if (property.Name == MetadataKey)
+                {
+                    ReadMetadata(property.Value, source, metadata);
+                }
+                else
+                {
+                    entries.Add(ReadEntry(property, source, dataStart));
+                }
+            }
+            CheckLayout(entries, source, dataStart, dataLength);
+            return new TensorFileIndex(source, entries, metadata, dataStart);
+        }
+    }
+
+    private static void ReadMetadata(JsonElement value, string source, Dictionary<string, string> metadata)
+    {
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            throw new CheckpointFormatException(source, $"'{MetadataKey}' is a JSON {value.ValueKind}, not an object of strings.");
+        }
+        foreach (var item in value.EnumerateObject())
+        {
+            if (item.Value.ValueKind != JsonValueKind.String)
+            {
+                throw new CheckpointFormatException(source, $"'{MetadataKey}.{item.Name}' is a JSON {item.Value.ValueKind}, not a string.");
+            }
+            if (!metadata.TryAdd(item.Name, item.Value.GetString()!))
+            {
+                throw new CheckpointFormatException(source, $"'{MetadataKey}' names '{item.Name}' twice.");
+            }
+        }
+    }
+
+    private static TensorEntry ReadEntry(JsonProperty property, string source, long dataStart)
+    {
+        var key = property.Name;
+        var value = property.Value;
+        CheckpointFormatException Invalid(string problem) => new(source, $"tensor '{key}': {problem}");
+
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            throw Invalid($"its entry is a JSON {value.ValueKind}, not an object.");
+        }
+        string? dtypeName = null;
+        long[]? shape = null;
+        long[]? offsets = null;
+        foreach (var field in value.EnumerateObject())
+        {
+            switch (field.Name)
+            {
+                case "dtype" when dtypeName is null && field.Value.ValueKind == JsonValueKind.String:
+                    dtypeName = field.Value.GetString()!;
+                    break;
+                case "shape" when shape is null:
+                    shape = ReadIntegers(field.Value) ?? throw Invalid("'shape' is not an array of non-negative integers.");
+                    break;
+                case "data_offsets" when offsets is null:
+                    offsets = ReadIntegers(field.Value) is { Length: 2 } pair ? pair : throw Invalid("'data_offsets' is not a pair of non-negative integers.");
+                    break;
+                default:
+                    throw Invalid($"unexpected or repeated field '{field.Name}'.");
+            }
+        }
+        if (dtypeName is null || shape is null || offsets is null)
+        {
+            throw Invalid("the entry needs 'dtype', 'shape' and 'data_offsets'.");
+        }
+        if (!Dtypes.TryParseSafetensorsName(dtypeName, out var dtype))
+        {
+            throw Invalid($"unknown dtype '{dtypeName}'.");
+        }
+        if (offsets[1] < offsets[0])
+        {
+            throw Invalid($"data_offsets [{offsets[0]}, {offsets[1]}] end before they begin.");
+        }
+        var expected = Dtypes.ByteLength(dtype, shape) ?? throw Invalid($"shape [{string.Join(", ", shape)}] of {dtypeName} overflows a 64-bit byte count.");
+        var actual = offsets[1] - offsets[0];
+        if (expected != actual)
+        {
+            throw Invalid($"shape [{string.Join(", ", shape)}] of {dtypeName} needs {expected} bytes, but data_offsets [{offsets[0]}, {offsets[1]}] hold {actual}.");
+        }
+        return new TensorEntry(key, dtype, shape, dataStart + offsets[0], actual);
+    }
+
+    private static long[]? ReadIntegers(JsonElement value)
+    {
+        if (value.ValueKind != JsonValueKind.Array)
+        {
+            return null;
+        }
+        var numbers = new long[value.GetArrayLength()];
+        var i = 0;
+        foreach (var item in value.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.Number || !item.TryGetInt64(out var number) || number < 0)
+            {
+                return null;
+            }
+            numbers[i++] = number;
+        }
+        return numbers;
+    }
+
+    /// <summary>The data section must be covered exactly: no overlap, no hole, nothing past the end.</summary>
+    private static void CheckLayout(List<TensorEntry> entries, string source, long dataStart, long? dataLength)
+    {
+        var expectedOffset = dataStart;
+        foreach (var entry in entries.OrderBy(e => e.Offset).ThenBy(e => e.ByteLength))
+        {
+            if (entry.Offset != expectedOffset)
+            {
+                var problem = entry.Offset < expectedOffset ? "overlaps the tensor before it" : "leaves a gap after the tensor before it";
+                throw new CheckpointFormatException(source, $"tensor '{entry.Key}' at data offset {(entry.Offset - dataStart).ToString(CultureInfo.InvariantCulture)} {problem} (expected offset {expectedOffset - dataStart}).");
+            }
+            expectedOffset += entry.ByteLength;
+        }
+        var end = expectedOffset - dataStart;
+        if (dataLength is { } available && end != available)
+        {
+            throw new CheckpointFormatException(source, end > available
+                ? $"the tensors need {end} data bytes, but the file holds {available}: it is truncated."
+                : $"the tensors end at data byte {end}, but the file holds {available}: {available - end} bytes follow the last tensor.");
+        }
+    }
+}

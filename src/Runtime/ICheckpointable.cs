@@ -1,0 +1,52 @@
+using System.Collections.Generic;
+using System.IO;
+using static TorchSharp.torch;
+using Parameter = TorchSharp.Modules.Parameter;
+
+namespace CheckpointGen;
+
+/// <summary>
+/// A model whose checkpoints hold only its trainable part. The CheckpointGen generator implements it
+/// for every partial <c>nn.Module</c> with <see cref="PretrainedAttribute"/> fields, so that training
+/// loops, tools and enclosing models can use any such model without knowing its type.
+/// </summary>
+public interface ICheckpointable
+{
+    /// <summary>
+    /// The state-dict prefixes (<c>"vae."</c>) of the pretrained parts, including those of
+    /// <see cref="ICheckpointable"/> submodules, resolved from the names the modules are registered under.
+    /// </summary>
+    IReadOnlyList<string> PretrainedPrefixes { get; }
+
+    /// <summary>Turns gradients off for every pretrained parameter and puts pretrained modules in eval mode.</summary>
+    void FreezePretrained();
+
+    /// <summary>The parameters outside the pretrained parts: what an optimizer should get.</summary>
+    IEnumerable<Parameter> TrainableParameters();
+
+    /// <summary><c>state_dict()</c> without the keys under <see cref="PretrainedPrefixes"/>.</summary>
+    Dictionary<string, Tensor> TrainableStateDict();
+
+    /// <summary>Writes the trainable state to <paramref name="path"/> atomically: the previous file survives any failure.</summary>
+    void SaveCheckpoint(string path);
+
+    /// <summary>Writes the trainable state to <paramref name="stream"/>.</summary>
+    void SaveCheckpoint(Stream stream);
+
+    /// <summary>
+    /// Loads a checkpoint, strict about every key except the pretrained ones. Every check runs before
+    /// the model changes: on any exception the model is exactly as it was.
+    /// </summary>
+    /// <exception cref="CheckpointFormatException">The file is not a valid checkpoint.</exception>
+    /// <exception cref="CheckpointMismatchException">The file does not fit this model.</exception>
+    CheckpointLoadReport LoadCheckpoint(string path, CheckpointLoadOptions? options = null);
+
+    /// <inheritdoc cref="LoadCheckpoint(string, CheckpointLoadOptions?)"/>
+    CheckpointLoadReport LoadCheckpoint(Stream stream, CheckpointLoadOptions? options = null);
+
+    /// <summary>
+    /// Loads every pretrained part that names a source (and those of <see cref="ICheckpointable"/>
+    /// submodules), checking every key, shape and dtype, then freezes them.
+    /// </summary>
+    void LoadPretrained();
+}
