@@ -1,0 +1,40 @@
+using CheckpointGen.Generator.Models;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace CheckpointGen.Generator;
+
+/// <summary>
+/// Writes, for each partial <c>torch.nn.Module</c> type with <c>[Pretrained]</c> fields, one file with its
+/// <c>ICheckpointable</c> members. Invalid declarations are skipped; the analyzers report them.
+/// </summary>
+[Generator(LanguageNames.CSharp)]
+public sealed partial class PretrainedGenerator : IIncrementalGenerator
+{
+    /// <summary>The step names tests use to check that the pipeline caches.</summary>
+    internal static class TrackingNames
+    {
+        public const string Fields = nameof(Fields);
+        public const string Types = nameof(Types);
+    }
+
+    /// <inheritdoc/>
+    public void Initialize(IncrementalGeneratorInitializationContext context)
+    {
+        var fields = context.SyntaxProvider
+            .ForAttributeWithMetadataName(
+                KnownNames.PretrainedAttribute,
+                static (node, _) => node is VariableDeclaratorSyntax,
+                static (attributeContext, cancellationToken) => Parser.Parse(attributeContext, cancellationToken))
+            .Where(static target => target is not null)
+            .Select(static (target, _) => target!)
+            .WithTrackingName(TrackingNames.Fields);
+
+        var types = fields
+            .Collect()
+            .SelectMany(static (targets, _) => ModelType.Group(targets))
+            .WithTrackingName(TrackingNames.Types);
+
+        context.RegisterSourceOutput(types, static (output, type) => output.AddSource(type.Declaration.HintName, Emitter.Emit(type)));
+    }
+}

@@ -1,0 +1,65 @@
+using System.IO;
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Xunit;
+
+namespace CheckpointGen.Generator.Tests;
+
+/// <summary>The generated file of each case matches its checked-in snapshot and compiles without a warning.</summary>
+public sealed class GeneratedSourceTests
+{
+    [Theory]
+    [InlineData("OnePretrainedField")]
+    [InlineData("TwoPretrainedFields")]
+    [InlineData("ComponentNameField")]
+    [InlineData("NestedType")]
+    [InlineData("GenericModule")]
+    [InlineData("OverridesTrain")]
+    [InlineData("CheckpointableChild")]
+    public void Generated_code_matches_snapshot_and_compiles_cleanly(string name)
+    {
+        var (result, output) = GeneratorHarness.Run(Snapshots.ReadCase(name));
+
+        Assert.Empty(result.Diagnostics);
+        Assert.All(result.Results, r => Assert.Null(r.Exception));
+        Assert.Empty(output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning));
+
+        var generated = result.GeneratedTrees.ToDictionary(t => Path.GetFileName(t.FilePath), t => t.GetText().ToString());
+        Assert.NotEmpty(generated);
+        var folder = Snapshots.Folder(name);
+        if (Snapshots.Updating)
+        {
+            if (Directory.Exists(folder))
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+            Directory.CreateDirectory(folder);
+            foreach (var (file, text) in generated)
+            {
+                File.WriteAllText(Path.Combine(folder, file), text);
+            }
+        }
+        var expected = Directory.GetFiles(folder).ToDictionary(Path.GetFileName, File.ReadAllText);
+        Assert.Equal(expected.Keys.Order(), generated.Keys.Order());
+        foreach (var (file, text) in expected)
+        {
+            Assert.Equal(text, generated[file!]);
+        }
+    }
+
+    [Fact]
+    public void Overriding_train_is_left_to_the_user_who_already_does()
+    {
+        var (result, _) = GeneratorHarness.Run(Snapshots.ReadCase("OverridesTrain"));
+
+        Assert.DoesNotContain("override void train", result.GeneratedTrees.Single().GetText().ToString());
+    }
+
+    [Fact]
+    public void Every_type_gets_its_own_file()
+    {
+        var (result, _) = GeneratorHarness.Run(Snapshots.ReadCase("CheckpointableChild"));
+
+        Assert.Equal(["Samples.Decoder.g.cs", "Samples.Pipeline.g.cs"], result.GeneratedTrees.Select(t => Path.GetFileName(t.FilePath)).Order());
+    }
+}

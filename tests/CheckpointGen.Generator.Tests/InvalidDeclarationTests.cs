@@ -1,0 +1,90 @@
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Xunit;
+
+namespace CheckpointGen.Generator.Tests;
+
+/// <summary>Invalid uses are skipped: no crash, no generated code that fails to compile (the analyzers report them).</summary>
+public sealed class InvalidDeclarationTests
+{
+    private const string Usings = """
+        using CheckpointGen;
+        using TorchSharp.Modules;
+        using static TorchSharp.torch;
+        """;
+
+    [Theory]
+    [InlineData("NotPartial", """
+        public class NotPartial : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained("w.safetensors")] private readonly Linear encoder = nn.Linear(2, 2);
+            public NotPartial() : base("m") { RegisterComponents(); }
+            public override Tensor forward(Tensor x) => encoder.forward(x);
+        }
+        """)]
+    [InlineData("ContainerNotPartial", """
+        public class Outer
+        {
+            public partial class Inner : nn.Module<Tensor, Tensor>
+            {
+                [Pretrained] private readonly Linear encoder = nn.Linear(2, 2);
+                public Inner() : base("m") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => encoder.forward(x);
+            }
+        }
+        """)]
+    [InlineData("FieldNotModule", """
+        public partial class FieldNotModule : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] private readonly Tensor weights = ones(2);
+            public FieldNotModule() : base("m") { RegisterComponents(); }
+            public override Tensor forward(Tensor x) => x * weights;
+        }
+        """)]
+    [InlineData("StaticField", """
+        public partial class StaticField : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] private static readonly Linear Shared = nn.Linear(2, 2);
+            public StaticField() : base("m") { }
+            public override Tensor forward(Tensor x) => Shared.forward(x);
+        }
+        """)]
+    [InlineData("NotAModule", """
+        public partial class NotAModule
+        {
+            [Pretrained] private readonly Linear encoder = nn.Linear(2, 2);
+        }
+        """)]
+    public void Invalid_declaration_generates_nothing_and_adds_no_error(string name, string source)
+    {
+        var (result, output) = GeneratorHarness.Run(Usings + "\n" + source);
+
+        Assert.Empty(result.GeneratedTrees);
+        Assert.All(result.Results, r => Assert.Null(r.Exception));
+        Assert.True(!output.GetDiagnostics().Any(d => d.Severity == DiagnosticSeverity.Error), name);
+    }
+
+    [Fact]
+    public void A_valid_type_still_generates_beside_an_invalid_one()
+    {
+        var (result, output) = GeneratorHarness.Run(Usings + """
+
+            public class Broken : nn.Module<Tensor, Tensor>
+            {
+                [Pretrained] private readonly Linear encoder = nn.Linear(2, 2);
+                public Broken() : base("m") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => encoder.forward(x);
+            }
+
+            public partial class Fine : nn.Module<Tensor, Tensor>
+            {
+                [Pretrained] private readonly Linear encoder = nn.Linear(2, 2);
+                public Fine() : base("m") { RegisterComponents(); FreezePretrained(); }
+                public override Tensor forward(Tensor x) => encoder.forward(x);
+            }
+            """);
+
+        Assert.Equal("Fine.g.cs", System.IO.Path.GetFileName(result.GeneratedTrees.Single().FilePath));
+        Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+    }
+}

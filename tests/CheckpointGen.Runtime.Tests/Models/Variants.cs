@@ -1,0 +1,124 @@
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace CheckpointGen.Runtime.Tests.Models;
+
+/// <summary>The pretrained field is registered under another name than the field's.</summary>
+public sealed partial class RenamedEncoder : nn.Module<Tensor, Tensor>
+{
+    [ComponentName(Name = "backbone")]
+    [Pretrained]
+    private readonly Encoder encoder = new();
+
+    private readonly Linear head = nn.Linear(8, 2);
+
+    public RenamedEncoder() : base(nameof(RenamedEncoder))
+    {
+        RegisterComponents();
+        FreezePretrained();
+    }
+
+    public override Tensor forward(Tensor x) => head.forward(encoder.forward(x));
+}
+
+/// <summary>Registered by hand, under a name no field carries.</summary>
+public sealed partial class ManuallyRegistered : nn.Module<Tensor, Tensor>
+{
+    [Pretrained]
+    private readonly Encoder encoder = new();
+
+    private readonly Linear head = nn.Linear(8, 2);
+
+    public ManuallyRegistered() : base(nameof(ManuallyRegistered))
+    {
+        register_module("frozen_trunk", encoder);
+        register_module("classifier", head);
+        FreezePretrained();
+    }
+
+    public override Tensor forward(Tensor x) => head.forward(encoder.forward(x));
+}
+
+/// <summary>Forgets to register its modules.</summary>
+public sealed partial class Unregistered : nn.Module<Tensor, Tensor>
+{
+    [Pretrained]
+    private readonly Encoder encoder = new();
+
+    public Unregistered() : base(nameof(Unregistered))
+    {
+    }
+
+    public override Tensor forward(Tensor x) => encoder.forward(x);
+}
+
+/// <summary>A component with its own pretrained part, used inside <see cref="Pipeline"/>.</summary>
+public sealed partial class Decoder : nn.Module<Tensor, Tensor>
+{
+    public const string Source = "test-weights/decoder-text-encoder.dat";
+
+    [Pretrained(Source)]
+    private readonly Encoder text_encoder = new(inputs: 8);
+
+    private readonly Linear output = nn.Linear(8, 8);
+
+    public Decoder() : base(nameof(Decoder))
+    {
+        RegisterComponents();
+        FreezePretrained();
+    }
+
+    public Encoder TextEncoder => text_encoder;
+
+    public override Tensor forward(Tensor x) => output.forward(text_encoder.forward(x));
+}
+
+/// <summary>Holds an <see cref="ICheckpointable"/> child: its checkpoint leaves out <c>decoder.text_encoder.</c> too.</summary>
+public sealed partial class Pipeline : nn.Module<Tensor, Tensor>
+{
+    public const string Source = "test-weights/pipeline-vae.safetensors";
+
+    [Pretrained(Source)]
+    private readonly Encoder vae = new();
+
+    private readonly Decoder decoder = new();
+
+    public Pipeline() : base(nameof(Pipeline))
+    {
+        RegisterComponents();
+        FreezePretrained();
+    }
+
+    public Encoder Vae => vae;
+
+    public Decoder Decoder => decoder;
+
+    public override Tensor forward(Tensor x) => decoder.forward(vae.forward(x));
+}
+
+/// <summary>Two pretrained parts taken from one whole-model file, each under its own prefix.</summary>
+public sealed partial class TwoFromOneFile : nn.Module<Tensor, Tensor>
+{
+    public const string Source = "test-weights/whole-model.safetensors";
+
+    [Pretrained(Source, KeyPrefix = "model.vision.")]
+    private readonly Encoder vision = new();
+
+    [Pretrained(Source, KeyPrefix = "model.text.")]
+    private readonly Encoder text = new();
+
+    private readonly Linear head = nn.Linear(16, 2);
+
+    public TwoFromOneFile() : base(nameof(TwoFromOneFile))
+    {
+        RegisterComponents();
+        FreezePretrained();
+    }
+
+    public Encoder Vision => vision;
+
+    public Encoder Text => text;
+
+    public override Tensor forward(Tensor x) => head.forward(cat([vision.forward(x), text.forward(x)], 1));
+}
