@@ -110,9 +110,16 @@ public sealed class CheckpointPolicy
         var skipped = new List<string>();
         foreach (var entry in index.Entries)
         {
-            if (IsPretrained(entry.Key) && options.SkipPretrainedKeys)
+            if (IsPretrained(entry.Key))
             {
-                skipped.Add(entry.Key);
+                if (options.SkipPretrainedKeys)
+                {
+                    skipped.Add(entry.Key);
+                }
+                else
+                {
+                    problems.Add(new CheckpointProblem(CheckpointProblemKind.UnexpectedKey, entry.Key, null, entry.Describe()));
+                }
             }
             else if (Match(entry, entry.Key, state, problems))
             {

@@ -80,3 +80,35 @@ internal static class Tensors
         model.eval();
     }
 }
+
+/// <summary>Writes weight files the way other tools would, to feed loads with good and bad input.</summary>
+internal static class WeightFiles
+{
+    public static void WriteSafetensors(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        using var file = File.Create(path);
+        Format.Safetensors.Write(file, tensors.OrderBy(e => e.Key, StringComparer.Ordinal).ToList(), metadata ?? new Dictionary<string, string>());
+    }
+
+    public static void WriteSafetensors(string path, nn.Module module, string prefix = "")
+        => WriteSafetensors(path, module.state_dict().Select(e => KeyValuePair.Create(prefix + e.Key, e.Value)));
+
+    public static void WriteTorchSharp(string path, nn.Module module)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        module.save(path);
+    }
+
+    public static IReadOnlyDictionary<string, string> Metadata(string path)
+    {
+        using var file = File.OpenRead(path);
+        return Format.Safetensors.ReadIndex(file, path, file.Length).Metadata;
+    }
+
+    public static IReadOnlyList<string> Keys(string path)
+    {
+        using var file = File.OpenRead(path);
+        return Format.Safetensors.ReadIndex(file, path, file.Length).Entries.Select(e => e.Key).Order(StringComparer.Ordinal).ToList();
+    }
+}

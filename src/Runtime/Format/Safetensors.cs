@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
+using System.Text;
 using System.Text.Json;
 using static TorchSharp.torch;
 
@@ -16,6 +17,8 @@ namespace CheckpointGen.Format;
 internal static class Safetensors
 {
     private const string MetadataKey = "__metadata__";
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>The header cap of the reference implementation: no allocation is sized by an untrusted number beyond it.</summary>
     public const long MaxHeaderBytes = 100_000_000;
@@ -122,9 +125,11 @@ internal static class Safetensors
         JsonDocument document;
         try
         {
+            // JsonDocument defers some UTF-8 checks to property access; checking up front keeps every failure here.
+            StrictUtf8.GetCharCount(header);
             document = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = 8 });
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or DecoderFallbackException)
         {
             throw new CheckpointFormatException(source, $"the header is not valid UTF-8 JSON ({e.Message}).", e);
         }
