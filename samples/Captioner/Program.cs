@@ -1,0 +1,114 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using CheckpointGen.Samples;
+using static TorchSharp.torch;
+
+// Relative [Pretrained] sources resolve against the current directory: keep this run's files beside the program.
+Directory.SetCurrentDirectory(AppContext.BaseDirectory);
+const int Steps = 30;
+const int Repeats = 5;
+
+// 1. The "pretrained" encoder: made once, deterministically, as a download would be.
+if (!File.Exists(Captioner.EncoderWeights))
+{
+    manual_seed(42);
+    using var pretrained = new ImageEncoder();
+    Directory.CreateDirectory(Path.GetDirectoryName(Captioner.EncoderWeights)!);
+    pretrained.save(Captioner.EncoderWeights);
+    Console.WriteLine($"Wrote pretrained encoder weights to {Captioner.EncoderWeights}");
+}
+
+// 2. The model loads its frozen part from [Pretrained(...)].
+manual_seed(0);
+using var model = new Captioner();
+model.LoadPretrained();
+var frozen = model.Encoder.parameters().Sum(p => p.numel());
+var trainable = model.TrainableParameters().Sum(p => p.numel());
+Console.WriteLine($"Model: {frozen:N0} frozen pretrained parameters ({100.0 * frozen / (frozen + trainable):F1} %), {trainable:N0} trainable");
+
+// 3. A few training steps on synthetic data: only the head learns.
+using (var optimizer = optim.Adam(model.TrainableParameters(), lr: 1e-3))
+{
+    using var inputs = randn(256, ImageEncoder.Inputs);
+    using var labels = randint(Captioner.Classes, [256]);
+    model.train();
+    for (var step = 1; step <= Steps; step++)
+    {
+        using var batch = inputs.narrow(0, (step * 64) % 256, 64);
+        using var target = labels.narrow(0, (step * 64) % 256, 64);
+        using var logits = model.forward(batch);
+        using var loss = nn.functional.cross_entropy(logits, target);
+        optimizer.zero_grad();
+        loss.backward();
+        optimizer.step();
+        var progress = $"Training: step {step,2}/{Steps} [{new string('#', step * 20 / Steps),-20}] loss {loss.item<float>():F4}";
+        if (!Console.IsOutputRedirected)
+        {
+            Console.Write("\r" + progress);
+        }
+        else if (step % 10 == 0)
+        {
+            Console.WriteLine(progress);
+        }
+    }
+    if (!Console.IsOutputRedirected)
+    {
+        Console.WriteLine();
+    }
+    model.eval();
+}
+
+// 4. Save both ways, then reload each into a fresh model and compare outputs bit for bit.
+Directory.CreateDirectory("checkpoints");
+const string FullPath = "checkpoints/full-torchsharp.dat";
+const string TrainablePath = "checkpoints/step-30.safetensors";
+using var probe = randn(8, ImageEncoder.Inputs);
+using var expected = model.forward(probe);
+
+#pragma warning disable CKPT021 // the baseline: TorchSharp's own save writes the frozen weights too
+var fullSave = Median(() => model.save(FullPath));
+#pragma warning restore CKPT021
+var trainableSave = Median(() => model.SaveCheckpoint(TrainablePath));
+
+using var fromFull = new Captioner();
+var fullLoad = Median(() => fromFull.load(FullPath));
+using var fromCheckpoint = new Captioner();
+fromCheckpoint.LoadPretrained();
+var trainableLoad = Median(() => fromCheckpoint.LoadCheckpoint(TrainablePath));
+
+var identical = new[] { fromFull, fromCheckpoint }.Select(m =>
+{
+    m.eval();
+    using var actual = m.forward(probe);
+    return actual.bytes.SequenceEqual(expected.bytes);
+}).ToArray();
+
+// 5. The table.
+var fullBytes = new FileInfo(FullPath).Length;
+var trainableBytes = new FileInfo(TrainablePath).Length;
+Console.WriteLine();
+Console.WriteLine($"| {"checkpoint",-28} | {"size",10} | {"save",9} | {"load",9} | outputs identical |");
+Console.WriteLine($"|{new string('-', 30)}|{new string('-', 12)}|{new string('-', 11)}|{new string('-', 11)}|{new string('-', 19)}|");
+Row("TorchSharp Module.save", fullBytes, fullSave, fullLoad, identical[0]);
+Row("CheckpointGen", trainableBytes, trainableSave, trainableLoad, identical[1]);
+Console.WriteLine($"| {"ratio full / CheckpointGen",-28} | {(double)fullBytes / trainableBytes,9:F1}x | {fullSave / trainableSave,8:F1}x | {fullLoad / trainableLoad,8:F1}x | {"",17} |");
+Console.WriteLine($"(median of {Repeats} saves and loads each; files in {Path.GetFullPath("checkpoints")})");
+return identical.All(x => x) ? 0 : 1;
+
+static double Median(Action action)
+{
+    var times = new List<double>();
+    for (var i = 0; i < Repeats; i++)
+    {
+        var clock = Stopwatch.StartNew();
+        action();
+        times.Add(clock.Elapsed.TotalMilliseconds);
+    }
+    return times.Order().ElementAt(Repeats / 2);
+}
+
+static void Row(string name, long bytes, double save, double load, bool identical)
+    => Console.WriteLine($"| {name,-28} | {bytes / 1e6,7:F2} MB | {save,6:F1} ms | {load,6:F1} ms | {(identical ? "yes" : "NO"),-17} |");
