@@ -12,8 +12,10 @@ public sealed class PretrainedLoadingTests
 {
     public PretrainedLoadingTests()
     {
+        // Each test writes the sources it needs; none may find one left by another test.
         foreach (var source in new[] { Captioner.Source, Decoder.Source, Pipeline.Source, TwoFromOneFile.Source })
         {
+            Directory.CreateDirectory(Path.GetDirectoryName(source)!);
             File.Delete(source);
         }
     }
