@@ -39,11 +39,11 @@ public sealed class GeneratedSourceTests
                 File.WriteAllText(Path.Combine(folder, file), text);
             }
         }
-        var expected = Directory.GetFiles(folder).ToDictionary(Path.GetFileName, File.ReadAllText);
+        var expected = Directory.GetFiles(folder).ToDictionary(f => Path.GetFileName(f), File.ReadAllText);
         Assert.Equal(expected.Keys.Order(), generated.Keys.Order());
         foreach (var (file, text) in expected)
         {
-            Assert.Equal(text, generated[file!]);
+            Assert.Equal(text, generated[file]);
         }
     }
 
