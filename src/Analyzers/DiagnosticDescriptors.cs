@@ -1,0 +1,54 @@
+using Microsoft.CodeAnalysis;
+
+namespace CheckpointGen.Analyzers;
+
+/// <summary>Every CheckpointGen diagnostic. The ids are public contract: never renumber.</summary>
+internal static class DiagnosticDescriptors
+{
+    private const string Usage = "Usage";
+    private const string Reliability = "Reliability";
+    private const string HelpLinkBase = "https://github.com/CheckpointGen/CheckpointGen/blob/main/docs/diagnostics/";
+
+    public static readonly DiagnosticDescriptor NotPartial = Create(
+        "CKPT001", Usage, DiagnosticSeverity.Error,
+        "A type with [Pretrained] fields must be partial",
+        "Make '{0}' partial so that CheckpointGen can add the checkpoint methods of '{1}'");
+
+    public static readonly DiagnosticDescriptor NotAModule = Create(
+        "CKPT002", Usage, DiagnosticSeverity.Error,
+        "A type with [Pretrained] fields must derive from torch.nn.Module",
+        "'{0}' has [Pretrained] fields but does not derive from torch.nn.Module: derive it from nn.Module or remove [Pretrained]");
+
+    public static readonly DiagnosticDescriptor InvalidField = Create(
+        "CKPT003", Usage, DiagnosticSeverity.Error,
+        "A [Pretrained] field must be an instance field of a module type",
+        "[Pretrained] field '{0}' {1}: mark only instance fields whose type derives from torch.nn.Module");
+
+    public static readonly DiagnosticDescriptor NeverFrozen = Create(
+        "CKPT010", Reliability, DiagnosticSeverity.Warning,
+        "Pretrained modules are never frozen",
+        "No constructor of '{0}' calls FreezePretrained() or LoadPretrained(): call FreezePretrained() after RegisterComponents() so that its pretrained modules do not train");
+
+    public static readonly DiagnosticDescriptor RequiresGradEnabled = Create(
+        "CKPT011", Reliability, DiagnosticSeverity.Warning,
+        "Gradients turned back on for a pretrained module",
+        "This turns requires_grad back on for parameters of pretrained field '{0}', whose changes are never checkpointed: remove it, or remove [Pretrained] to fine-tune '{0}'");
+
+    public static readonly DiagnosticDescriptor PretrainedParametersOptimized = Create(
+        "CKPT012", Reliability, DiagnosticSeverity.Warning,
+        "Pretrained parameters handed to an optimizer",
+        "Parameters of pretrained field '{0}' go to an optimizer, but what it learns never reaches a checkpoint: pass TrainableParameters() instead");
+
+    public static readonly DiagnosticDescriptor StrictLoad = Create(
+        "CKPT020", Reliability, DiagnosticSeverity.Warning,
+        "Strict TorchSharp load on a model with pretrained fields",
+        "'{0}' with strict loading throws on a checkpoint without the pretrained weights of '{1}': use LoadCheckpoint(...)");
+
+    public static readonly DiagnosticDescriptor FullSave = Create(
+        "CKPT021", Reliability, DiagnosticSeverity.Warning,
+        "TorchSharp save writes the pretrained weights too",
+        "'save' writes the pretrained weights of '{0}' into every checkpoint: use SaveCheckpoint(...)");
+
+    private static DiagnosticDescriptor Create(string id, string category, DiagnosticSeverity severity, string title, string message)
+        => new(id, title, message, category, severity, isEnabledByDefault: true, helpLinkUri: HelpLinkBase + id + ".md");
+}

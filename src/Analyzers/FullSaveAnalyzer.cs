@@ -1,0 +1,41 @@
+using System.Collections.Immutable;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.Operations;
+
+namespace CheckpointGen.Analyzers;
+
+/// <summary>CKPT021: TorchSharp's <c>save</c> on a model with pretrained fields writes them into every checkpoint.</summary>
+[DiagnosticAnalyzer(LanguageNames.CSharp)]
+public sealed class FullSaveAnalyzer : DiagnosticAnalyzer
+{
+    /// <inheritdoc/>
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(DiagnosticDescriptors.FullSave);
+
+    /// <inheritdoc/>
+    public override void Initialize(AnalysisContext context)
+    {
+        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+        context.EnableConcurrentExecution();
+        context.RegisterCompilationStartAction(start =>
+        {
+            if (CheckpointSymbols.Create(start.Compilation) is { } symbols)
+            {
+                start.RegisterOperationAction(operation => Analyze(operation, symbols), OperationKind.Invocation);
+            }
+        });
+    }
+
+    private static void Analyze(OperationAnalysisContext context, CheckpointSymbols symbols)
+    {
+        var invocation = (IInvocationOperation)context.Operation;
+        if (invocation.TargetMethod.Name == "save"
+            && symbols.IsModule(invocation.TargetMethod.ContainingType)
+            && invocation.Instance?.Type is { } model
+            && symbols.FirstPretrainedField(model) is { } field)
+        {
+            var properties = CheckpointCallReplacement.For(invocation, "SaveCheckpoint");
+            context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.FullSave, invocation.Syntax.GetLocation(), properties, field.Name));
+        }
+    }
+}

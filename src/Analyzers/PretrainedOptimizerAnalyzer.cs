@@ -1,0 +1,45 @@
+using System.Collections.Immutable;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.Operations;
+
+namespace CheckpointGen.Analyzers;
+
+/// <summary>CKPT012: a pretrained module's parameters handed to a <c>torch.optim</c> optimizer.</summary>
+[DiagnosticAnalyzer(LanguageNames.CSharp)]
+public sealed class PretrainedOptimizerAnalyzer : DiagnosticAnalyzer
+{
+    /// <inheritdoc/>
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(DiagnosticDescriptors.PretrainedParametersOptimized);
+
+    /// <inheritdoc/>
+    public override void Initialize(AnalysisContext context)
+    {
+        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+        context.EnableConcurrentExecution();
+        context.RegisterCompilationStartAction(start =>
+        {
+            if (CheckpointSymbols.Create(start.Compilation) is { Optimizer: not null } symbols)
+            {
+                start.RegisterOperationAction(operation => Analyze(operation, symbols), OperationKind.Argument);
+            }
+        });
+    }
+
+    private static void Analyze(OperationAnalysisContext context, CheckpointSymbols symbols)
+    {
+        var argument = (IArgumentOperation)context.Operation;
+        var createsOptimizer = argument.Parent switch
+        {
+            // torch.optim.Adam(...), SGD(...), ...
+            IInvocationOperation { TargetMethod: var factory } => SymbolEqualityComparer.Default.Equals(factory.ContainingType, symbols.Optim) && symbols.IsOptimizer(factory.ReturnType),
+            // new Adam(...)
+            IObjectCreationOperation { Type: var created } => symbols.IsOptimizer(created),
+            _ => false,
+        };
+        if (createsOptimizer && PretrainedParameterOrigin.Find(argument.Value, symbols, context.CancellationToken) is { } field)
+        {
+            context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.PretrainedParametersOptimized, argument.Syntax.GetLocation(), field.Name));
+        }
+    }
+}

@@ -1,0 +1,59 @@
+using System.Collections.Immutable;
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.Operations;
+
+namespace CheckpointGen.Analyzers;
+
+/// <summary>CKPT011: <c>requires_grad</c> turned back on for parameters of a pretrained module.</summary>
+[DiagnosticAnalyzer(LanguageNames.CSharp)]
+public sealed class RequiresGradAnalyzer : DiagnosticAnalyzer
+{
+    /// <inheritdoc/>
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(DiagnosticDescriptors.RequiresGradEnabled);
+
+    /// <inheritdoc/>
+    public override void Initialize(AnalysisContext context)
+    {
+        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+        context.EnableConcurrentExecution();
+        context.RegisterCompilationStartAction(start =>
+        {
+            if (CheckpointSymbols.Create(start.Compilation) is not { } symbols)
+            {
+                return;
+            }
+            start.RegisterOperationAction(operation =>
+            {
+                // p.requires_grad = true
+                var assignment = (ISimpleAssignmentOperation)operation.Operation;
+                if (assignment.Target is IPropertyReferenceOperation { Property.Name: "requires_grad" } property
+                    && symbols.IsTensor(property.Property.ContainingType)
+                    && assignment.Value.ConstantValue is { HasValue: true, Value: true })
+                {
+                    Report(operation, property.Instance, symbols);
+                }
+            }, OperationKind.SimpleAssignment);
+            start.RegisterOperationAction(operation =>
+            {
+                // p.requires_grad_() or p.requires_grad_(true)
+                var invocation = (IInvocationOperation)operation.Operation;
+                if (invocation.TargetMethod.Name == "requires_grad_"
+                    && symbols.IsTensor(invocation.TargetMethod.ContainingType)
+                    && invocation.Arguments.FirstOrDefault() is not { Value.ConstantValue: { HasValue: true, Value: false } })
+                {
+                    Report(operation, invocation.Instance, symbols);
+                }
+            }, OperationKind.Invocation);
+        });
+    }
+
+    private static void Report(OperationAnalysisContext context, IOperation? parameter, CheckpointSymbols symbols)
+    {
+        if (PretrainedParameterOrigin.Find(parameter, symbols, context.CancellationToken) is { } field)
+        {
+            context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.RequiresGradEnabled, context.Operation.Syntax.GetLocation(), field.Name));
+        }
+    }
+}

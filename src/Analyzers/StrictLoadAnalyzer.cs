@@ -1,0 +1,50 @@
+using System.Collections.Immutable;
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.Operations;
+
+namespace CheckpointGen.Analyzers;
+
+/// <summary>CKPT020: TorchSharp's strict <c>load</c> / <c>load_state_dict</c> on a model with pretrained fields.</summary>
+[DiagnosticAnalyzer(LanguageNames.CSharp)]
+public sealed class StrictLoadAnalyzer : DiagnosticAnalyzer
+{
+    /// <inheritdoc/>
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(DiagnosticDescriptors.StrictLoad);
+
+    /// <inheritdoc/>
+    public override void Initialize(AnalysisContext context)
+    {
+        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+        context.EnableConcurrentExecution();
+        context.RegisterCompilationStartAction(start =>
+        {
+            if (CheckpointSymbols.Create(start.Compilation) is { } symbols)
+            {
+                start.RegisterOperationAction(operation => Analyze(operation, symbols), OperationKind.Invocation);
+            }
+        });
+    }
+
+    private static void Analyze(OperationAnalysisContext context, CheckpointSymbols symbols)
+    {
+        var invocation = (IInvocationOperation)context.Operation;
+        var method = invocation.TargetMethod;
+        if (method.Name is not ("load" or "load_state_dict")
+            || !symbols.IsModule(method.ContainingType)
+            || invocation.Instance?.Type is not { } model
+            || symbols.FirstPretrainedField(model) is not { } field)
+        {
+            return;
+        }
+        // Omitted means TorchSharp's default, strict; a value that is not a constant is the caller's decision.
+        var strict = invocation.Arguments.FirstOrDefault(a => a.Parameter?.Name == "strict");
+        if (strict is null || strict.ArgumentKind != ArgumentKind.DefaultValue && strict.Value.ConstantValue is not { HasValue: true, Value: true })
+        {
+            return;
+        }
+        var properties = method.Name == "load" ? CheckpointCallReplacement.For(invocation, "LoadCheckpoint") : ImmutableDictionary<string, string?>.Empty;
+        context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.StrictLoad, invocation.Syntax.GetLocation(), properties, method.Name, field.Name));
+    }
+}

@@ -1,0 +1,55 @@
+using System.Collections.Immutable;
+using System.Composition;
+using System.Linq;
+using System.Threading.Tasks;
+using CheckpointGen.Analyzers;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CodeActions;
+using Microsoft.CodeAnalysis.CodeFixes;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Formatting;
+
+namespace CheckpointGen.CodeFixes;
+
+/// <summary>CKPT010: inserts <c>FreezePretrained();</c> after <c>RegisterComponents();</c>, or at the end of the constructor.</summary>
+[ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(InsertFreezeCodeFix)), Shared]
+public sealed class InsertFreezeCodeFix : CodeFixProvider
+{
+    /// <inheritdoc/>
+    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(DiagnosticDescriptors.NeverFrozen.Id);
+
+    /// <inheritdoc/>
+    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+
+    /// <inheritdoc/>
+    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    {
+        var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
+        foreach (var diagnostic in context.Diagnostics)
+        {
+            if (root?.FindToken(diagnostic.Location.SourceSpan.Start).Parent is ConstructorDeclarationSyntax constructor)
+            {
+                context.RegisterCodeFix(
+                    CodeAction.Create("Call FreezePretrained()", _ => Task.FromResult(context.Document.WithSyntaxRoot(root.ReplaceNode(constructor, InsertFreeze(constructor)))), nameof(InsertFreezeCodeFix)),
+                    diagnostic);
+            }
+        }
+    }
+
+    private static ConstructorDeclarationSyntax InsertFreeze(ConstructorDeclarationSyntax constructor)
+    {
+        var freeze = SyntaxFactory.ParseStatement("FreezePretrained();").WithAdditionalAnnotations(Formatter.Annotation);
+        var body = constructor.Body
+            ?? (constructor.ExpressionBody is { } arrow ? SyntaxFactory.Block(SyntaxFactory.ExpressionStatement(arrow.Expression)) : SyntaxFactory.Block());
+        var register = body.Statements.LastOrDefault(s => s is ExpressionStatementSyntax
+        {
+            Expression: InvocationExpressionSyntax { Expression: IdentifierNameSyntax { Identifier.Text: "RegisterComponents" } or MemberAccessExpressionSyntax { Name.Identifier.Text: "RegisterComponents" } }
+        });
+        var statements = register is null ? body.Statements.Add(freeze) : body.Statements.Insert(body.Statements.IndexOf(register) + 1, freeze);
+        return constructor
+            .WithExpressionBody(null)
+            .WithSemicolonToken(default)
+            .WithBody(body.WithStatements(statements).WithAdditionalAnnotations(Formatter.Annotation));
+    }
+}

@@ -1,0 +1,53 @@
+using System.Collections.Immutable;
+using System.Composition;
+using System.Threading.Tasks;
+using CheckpointGen.Analyzers;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CodeActions;
+using Microsoft.CodeAnalysis.CodeFixes;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace CheckpointGen.CodeFixes;
+
+/// <summary>CKPT020, CKPT021: <c>model.load(path)</c> becomes <c>model.LoadCheckpoint(path)</c>, <c>model.save(path)</c> becomes <c>model.SaveCheckpoint(path)</c>.</summary>
+[ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(ReplaceCallCodeFix)), Shared]
+public sealed class ReplaceCallCodeFix : CodeFixProvider
+{
+    /// <inheritdoc/>
+    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(DiagnosticDescriptors.StrictLoad.Id, DiagnosticDescriptors.FullSave.Id);
+
+    /// <inheritdoc/>
+    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+
+    /// <inheritdoc/>
+    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    {
+        var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
+        foreach (var diagnostic in context.Diagnostics)
+        {
+            if (diagnostic.Properties.TryGetValue(CheckpointCallReplacement.Property, out var method) && method is not null
+                && root?.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true) is InvocationExpressionSyntax { ArgumentList.Arguments.Count: > 0 } call)
+            {
+                context.RegisterCodeFix(
+                    CodeAction.Create($"Use {method}(...)", _ => Task.FromResult(context.Document.WithSyntaxRoot(root.ReplaceNode(call, Replace(call, method)))), method),
+                    diagnostic);
+            }
+        }
+    }
+
+    /// <summary>Same receiver, the generated method, and the path or stream argument only.</summary>
+    private static InvocationExpressionSyntax Replace(InvocationExpressionSyntax call, string method)
+    {
+        var name = SyntaxFactory.IdentifierName(method);
+        ExpressionSyntax target = call.Expression switch
+        {
+            MemberAccessExpressionSyntax access => access.WithName(name.WithTriviaFrom(access.Name)),
+            var other => name.WithTriviaFrom(other),
+        };
+        var argument = call.ArgumentList.Arguments[0].WithNameColon(null);
+        return call
+            .WithExpression(target)
+            .WithArgumentList(call.ArgumentList.WithArguments(SyntaxFactory.SingletonSeparatedList(argument)));
+    }
+}

@@ -1,0 +1,86 @@
+using System;
+using System.Collections.Generic;
+using System.Threading.Tasks;
+using Basic.Reference.Assemblies;
+using CheckpointGen.Generator;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CodeFixes;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Testing;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.Testing;
+
+namespace CheckpointGen.Analyzers.Tests;
+
+/// <summary>
+/// Runs an analyzer (and a code fix) the way the IDE does: over a compilation of .NET 10, TorchSharp and the
+/// CheckpointGen runtime, with the generator's output in it, since CKPT010 looks for generated members.
+/// </summary>
+internal static class Verify<TAnalyzer, TCodeFix>
+    where TAnalyzer : DiagnosticAnalyzer, new()
+    where TCodeFix : CodeFixProvider, new()
+{
+    public const string Usings = """
+        using System.IO;
+        using System.Linq;
+        using CheckpointGen;
+        using TorchSharp;
+        using TorchSharp.Modules;
+        using static TorchSharp.torch;
+
+        """;
+
+    public static DiagnosticResult Diagnostic(DiagnosticDescriptor descriptor, int location = 0)
+        => new DiagnosticResult(descriptor).WithLocation(location);
+
+    public static Task Analyzer(string source, params DiagnosticResult[] expected)
+    {
+        var test = new Test { TestCode = Usings + source };
+        test.ExpectedDiagnostics.AddRange(expected);
+        return test.RunAsync();
+    }
+
+    public static Task CodeFix(string source, string fixedSource, params DiagnosticResult[] expected)
+    {
+        var test = new Test { TestCode = Usings + source, FixedCode = Usings + fixedSource };
+        test.ExpectedDiagnostics.AddRange(expected);
+        return test.RunAsync();
+    }
+
+    private sealed class Test : CSharpCodeFixTest<TAnalyzer, TCodeFix, DefaultVerifier>
+    {
+        public Test()
+        {
+            // Nothing to download: the framework comes from Basic.Reference.Assemblies.
+            ReferenceAssemblies = new ReferenceAssemblies("net10.0");
+            TestState.AdditionalReferences.AddRange(Net100.References.All);
+            TestState.AdditionalReferences.Add(typeof(TorchSharp.torch).Assembly);
+            TestState.AdditionalReferences.Add(typeof(PretrainedAttribute).Assembly);
+            TestBehaviors |= TestBehaviors.SkipGeneratedSourcesCheck;
+            SolutionTransforms.Add((solution, projectId) =>
+            {
+                var project = solution.GetProject(projectId)!;
+                var options = ((CSharpCompilationOptions)project.CompilationOptions!)
+                    .WithNullableContextOptions(NullableContextOptions.Enable)
+                    // As the .NET SDK does: TorchSharp targets an older System.Runtime that unifies with this one.
+                    .WithSpecificDiagnosticOptions(new Dictionary<string, ReportDiagnostic> { ["CS1701"] = ReportDiagnostic.Suppress, ["CS1702"] = ReportDiagnostic.Suppress });
+                return solution
+                    .WithProjectCompilationOptions(projectId, options)
+                    .WithProjectParseOptions(projectId, new CSharpParseOptions(LanguageVersion.Latest));
+            });
+        }
+
+        protected override IEnumerable<Type> GetSourceGenerators() => [typeof(PretrainedGenerator)];
+    }
+}
+
+/// <summary>For analyzers tested without a fix.</summary>
+internal static class Verify<TAnalyzer>
+    where TAnalyzer : DiagnosticAnalyzer, new()
+{
+    public static DiagnosticResult Diagnostic(DiagnosticDescriptor descriptor, int location = 0)
+        => Verify<TAnalyzer, EmptyCodeFixProvider>.Diagnostic(descriptor, location);
+
+    public static Task Analyzer(string source, params DiagnosticResult[] expected)
+        => Verify<TAnalyzer, EmptyCodeFixProvider>.Analyzer(source, expected);
+}
