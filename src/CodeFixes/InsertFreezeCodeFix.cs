@@ -39,13 +39,18 @@ public sealed class InsertFreezeCodeFix : CodeFixProvider
 
     private static ConstructorDeclarationSyntax InsertFreeze(ConstructorDeclarationSyntax constructor)
     {
-        var freeze = SyntaxFactory.ParseStatement("FreezePretrained();").WithAdditionalAnnotations(Formatter.Annotation);
         var body = constructor.Body
             ?? (constructor.ExpressionBody is { } arrow ? SyntaxFactory.Block(SyntaxFactory.ExpressionStatement(arrow.Expression)) : SyntaxFactory.Block());
         var register = body.Statements.LastOrDefault(s => s is ExpressionStatementSyntax
         {
             Expression: InvocationExpressionSyntax { Expression: IdentifierNameSyntax { Identifier.Text: "RegisterComponents" } or MemberAccessExpressionSyntax { Name.Identifier.Text: "RegisterComponents" } }
         });
+        // The new line is laid out like the statement it follows.
+        var freeze = SyntaxFactory.ParseStatement("FreezePretrained();").WithAdditionalAnnotations(Formatter.Annotation);
+        if ((register ?? body.Statements.LastOrDefault()) is { } neighbour)
+        {
+            freeze = freeze.WithTriviaFrom(neighbour);
+        }
         var statements = register is null ? body.Statements.Add(freeze) : body.Statements.Insert(body.Statements.IndexOf(register) + 1, freeze);
         return constructor
             .WithExpressionBody(null)

@@ -26,7 +26,7 @@ public sealed class UseTrainableParametersCodeFix : CodeFixProvider
         var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
         foreach (var diagnostic in context.Diagnostics)
         {
-            if (root?.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true) is ArgumentSyntax argument)
+            if (root?.FindNode(diagnostic.Location.SourceSpan).FirstAncestorOrSelf<ArgumentSyntax>() is { } argument)
             {
                 var trainable = SyntaxFactory.ParseExpression("TrainableParameters()").WithTriviaFrom(argument.Expression);
                 context.RegisterCodeFix(

@@ -24,7 +24,8 @@ public sealed partial class PretrainedGenerator
                 return null;
             }
             var type = field.ContainingType;
-            if (type.TypeKind != TypeKind.Class || !IsModule(field.Type) || !IsModule(type) || !IsPartialWithContainers(type, cancellationToken))
+            if (type.TypeKind != TypeKind.Class || !IsModule(field.Type) || !IsModule(type) || !IsPartialWithContainers(type, cancellationToken)
+                || Containers(type).Any(t => t.IsFileLocal))
             {
                 return null;
             }
@@ -40,7 +41,7 @@ public sealed partial class PretrainedGenerator
                 ? Enumerable.Empty<INamedTypeSymbol>()
                 : Enumerable.Reverse(Containers(type.ContainingType).ToArray());
             var ns = type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString();
-            var hintName = string.Join(".", new[] { ns }.Concat(containers.Concat(new[] { type }).Select(t => t.MetadataName)).Where(n => n is not null)) + ".g.cs";
+            var hintName = HintName(string.Join(".", new[] { ns }.Concat(containers.Concat(new[] { type }).Select(t => t.MetadataName)).Where(n => n is not null)));
             return new ModelTypeDeclaration(
                 hintName,
                 ns,
@@ -92,6 +93,10 @@ public sealed partial class PretrainedGenerator
         internal static bool IsPartialWithContainers(INamedTypeSymbol type, CancellationToken cancellationToken)
             => Containers(type).All(t => t.DeclaringSyntaxReferences.All(r =>
                 r.GetSyntax(cancellationToken) is TypeDeclarationSyntax declaration && declaration.Modifiers.Any(SyntaxKind.PartialKeyword)));
+
+        /// <summary>A file name Roslyn accepts: verbatim-identifier marks dropped, anything unusual replaced.</summary>
+        private static string HintName(string typeName)
+            => new string(typeName.Replace("@", "").Select(c => char.IsLetterOrDigit(c) || c is '.' or '_' or '-' or '`' ? c : '_').ToArray()) + ".g.cs";
 
         private static string Escape(string identifier)
             => SyntaxFacts.GetKeywordKind(identifier) == SyntaxKind.None ? identifier : "@" + identifier;

@@ -164,18 +164,23 @@ public sealed class CheckpointPolicy
     }
 
     /// <inheritdoc cref="ICheckpointable.LoadPretrained"/>
+    /// <remarks>
+    /// Every source of this model's own fields is indexed and checked before any field changes, and
+    /// <see cref="ICheckpointable"/> submodules load theirs (each as carefully) before this model copies its own:
+    /// a bad source of this model changes nothing; a bad source of a submodule leaves this model's fields as they were.
+    /// </remarks>
     public void LoadPretrained()
     {
-        // Every file is indexed and checked before any field changes, so one bad source leaves all fields as they were.
-        var plans = new List<(PretrainedField Field, FileStream Stream, TensorFileIndex Index, List<TensorEntry> Entries, Dictionary<string, Tensor> State)>();
+        var plans = new List<(FileStream Stream, TensorFileIndex Index, List<TensorEntry> Entries, Dictionary<string, Tensor> State)>();
         try
         {
             foreach (var field in fields.Where(f => f.Source is not null))
             {
                 var module = field.Module ?? throw Unassigned(field);
                 var stream = OpenExisting(field.Source!, $"pretrained weights of {modelType}.{field.Name}");
-                plans.Add((field, stream, TensorFiles.Index(stream), new List<TensorEntry>(), module.state_dict()));
-                var (_, _, index, entries, state) = plans[^1];
+                var index = TensorFiles.Index(stream);
+                var state = module.state_dict();
+                plans.Add((stream, index, new List<TensorEntry>(), state));
                 var problems = new List<CheckpointProblem>();
                 var inFile = new HashSet<string>(StringComparer.Ordinal);
                 foreach (var entry in index.Entries)
@@ -185,13 +190,17 @@ public sealed class CheckpointPolicy
                         : null;
                     if (key is not null && inFile.Add(key) && Match(entry, key, state, problems))
                     {
-                        entries.Add(entry with { Key = key });
+                        plans[^1].Entries.Add(entry with { Key = key });
                     }
                 }
                 AddMissing(state.Where(e => !inFile.Contains(e.Key)), problems);
                 ThrowIfAny(problems, index.Source, $"{modelType}.{field.Name}" + (field.KeyPrefix is null ? "" : $" (keys under '{field.KeyPrefix}')"));
             }
-            foreach (var (_, stream, index, entries, state) in plans)
+            foreach (var child in TopmostCheckpointableDescendants())
+            {
+                child.LoadPretrained();
+            }
+            foreach (var (stream, index, entries, state) in plans)
             {
                 CopyIntoModel(stream, 0, index, entries, state);
             }
@@ -202,10 +211,6 @@ public sealed class CheckpointPolicy
             {
                 plan.Stream.Dispose();
             }
-        }
-        foreach (var child in TopmostCheckpointableDescendants())
-        {
-            child.LoadPretrained();
         }
         FreezePretrained();
     }
@@ -224,11 +229,16 @@ public sealed class CheckpointPolicy
 
     private PretrainedPart[] ResolveParts()
     {
-        var nameOf = new Dictionary<nn.Module, string>(ReferenceEqualityComparer.Instance);
+        // A module may be registered under several names (an adapter holding the frozen encoder): every one is pretrained.
+        var namesOf = new Dictionary<nn.Module, List<string>>(ReferenceEqualityComparer.Instance);
         var moduleNamed = new Dictionary<string, nn.Module>(StringComparer.Ordinal);
         foreach (var (name, module) in model.named_modules())
         {
-            nameOf.TryAdd(module, name);
+            if (!namesOf.TryGetValue(module, out var names))
+            {
+                namesOf[module] = names = new List<string>();
+            }
+            names.Add(name);
             moduleNamed.TryAdd(name, module);
         }
 
@@ -236,13 +246,13 @@ public sealed class CheckpointPolicy
         foreach (var field in fields)
         {
             var module = field.Module ?? throw Unassigned(field);
-            if (!nameOf.TryGetValue(module, out var name))
+            if (!namesOf.TryGetValue(module, out var names))
             {
                 throw new InvalidOperationException(
                     $"{modelType}.{field.Name} is marked [Pretrained] but is not a registered submodule of {modelType}: " +
                     "call RegisterComponents() (or register_module) in the constructor before using checkpoint methods.");
             }
-            found.Add(new PretrainedPart(name + ".", module));
+            found.AddRange(names.Select(name => new PretrainedPart(name + ".", module)));
         }
         foreach (var (name, child) in model.named_modules())
         {
@@ -263,15 +273,20 @@ public sealed class CheckpointPolicy
             .ToArray();
     }
 
+    /// <summary>Each <see cref="ICheckpointable"/> submodule not inside another one (which loads it), once however often it is registered.</summary>
     private IEnumerable<ICheckpointable> TopmostCheckpointableDescendants()
     {
         var names = new List<string>();
+        var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
         foreach (var (name, child) in model.named_modules().OrderBy(m => m.name.Length))
         {
             if (child is ICheckpointable checkpointable && !names.Any(outer => name.StartsWith(outer + ".", StringComparison.Ordinal)))
             {
                 names.Add(name);
-                yield return checkpointable;
+                if (seen.Add(child))
+                {
+                    yield return checkpointable;
+                }
             }
         }
     }

@@ -40,9 +40,25 @@ internal static class Verify<TAnalyzer, TCodeFix>
         return test.RunAsync();
     }
 
-    public static Task CodeFix(string source, string fixedSource, params DiagnosticResult[] expected)
+    /// <summary>Several files; a name ending in <c>.g.cs</c> marks generated code.</summary>
+    public static Task Analyzer((string Name, string Source)[] files, params DiagnosticResult[] expected)
     {
-        var test = new Test { TestCode = Usings + source, FixedCode = Usings + fixedSource };
+        var test = new Test();
+        foreach (var (name, source) in files)
+        {
+            test.TestState.Sources.Add((name, Usings + source));
+        }
+        test.ExpectedDiagnostics.AddRange(expected);
+        return test.RunAsync();
+    }
+
+    public static Task CodeFix(string source, string fixedSource, params DiagnosticResult[] expected)
+        => CodeFix(source, fixedSource, fixedSource, expected);
+
+    /// <summary>Where one fix settles the diagnostics of its neighbours, Fix All still applies to every one.</summary>
+    public static Task CodeFix(string source, string fixedSource, string batchFixedSource, params DiagnosticResult[] expected)
+    {
+        var test = new Test { TestCode = Usings + source, FixedCode = Usings + fixedSource, BatchFixedCode = Usings + batchFixedSource };
         test.ExpectedDiagnostics.AddRange(expected);
         return test.RunAsync();
     }
@@ -83,4 +99,7 @@ internal static class Verify<TAnalyzer>
 
     public static Task Analyzer(string source, params DiagnosticResult[] expected)
         => Verify<TAnalyzer, EmptyCodeFixProvider>.Analyzer(source, expected);
+
+    public static Task Analyzer((string Name, string Source)[] files, params DiagnosticResult[] expected)
+        => Verify<TAnalyzer, EmptyCodeFixProvider>.Analyzer(files, expected);
 }

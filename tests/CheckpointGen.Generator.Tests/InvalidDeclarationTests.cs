@@ -65,6 +65,33 @@ public sealed class InvalidDeclarationTests
     }
 
     [Fact]
+    public void A_file_local_type_is_skipped_and_the_others_still_generate()
+    {
+        var (result, output) = GeneratorHarness.Run(Usings + """
+
+            file partial class Hidden : nn.Module<Tensor, Tensor>
+            {
+                [Pretrained] private readonly Linear encoder = nn.Linear(2, 2);
+                public Hidden() : base("m") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => encoder.forward(x);
+            }
+            """, """
+            namespace @event.models;
+
+            public partial class Fine : TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>
+            {
+                [CheckpointGen.Pretrained] private readonly TorchSharp.Modules.Linear encoder = TorchSharp.torch.nn.Linear(2, 2);
+                public Fine() : base("m") { RegisterComponents(); FreezePretrained(); }
+                public override TorchSharp.torch.Tensor forward(TorchSharp.torch.Tensor x) => encoder.forward(x);
+            }
+            """);
+
+        Assert.Equal("event.models.Fine.g.cs", System.IO.Path.GetFileName(result.GeneratedTrees.Single().FilePath));
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+    }
+
+    [Fact]
     public void A_valid_type_still_generates_beside_an_invalid_one()
     {
         var (result, output) = GeneratorHarness.Run(Usings + """

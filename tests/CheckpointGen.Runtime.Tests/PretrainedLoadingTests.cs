@@ -58,6 +58,42 @@ public sealed class PretrainedLoadingTests
     }
 
     [Fact]
+    public void A_bad_source_of_a_checkpointable_child_leaves_the_parent_fields_unchanged()
+    {
+        using var vae = new Encoder();
+        WeightFiles.WriteSafetensors(Pipeline.Source, vae);
+        using var model = new Pipeline();
+        using var before = new ModelSnapshot(model);
+
+        var error = Assert.Throws<FileNotFoundException>(model.LoadPretrained);
+
+        Assert.Contains("Decoder.text_encoder", error.Message);
+        before.AssertUnchanged(model);
+    }
+
+    [Fact]
+    public void Safetensors_source_whose_header_starts_with_whitespace_and_has_null_metadata_is_read()
+    {
+        manual_seed(6);
+        using var pretrained = new Encoder();
+        var plain = Path.GetTempFileName();
+        WeightFiles.WriteSafetensors(plain, pretrained);
+        var bytes = File.ReadAllBytes(plain);
+        File.Delete(plain);
+        var headerLength = (int)BitConverter.ToUInt64(bytes, 0);
+        var header = System.Text.Encoding.UTF8.GetString(bytes, 8, headerLength).TrimEnd();
+        Assert.StartsWith("{\"__metadata__\":{}", header);
+        // As other writers may lay it out: whitespace first, metadata null.
+        var rewritten = System.Text.Encoding.UTF8.GetBytes("  " + header.Replace("{\"__metadata__\":{}", "{\"__metadata__\":null"));
+        File.WriteAllBytes(Captioner.Source, [.. BitConverter.GetBytes((ulong)rewritten.Length), .. rewritten, .. bytes[(8 + headerLength)..]]);
+        using var model = new Captioner();
+
+        model.LoadPretrained();
+
+        AssertSameState(pretrained, model.Vae);
+    }
+
+    [Fact]
     public void KeyPrefix_takes_each_part_out_of_a_whole_model_file()
     {
         manual_seed(5);

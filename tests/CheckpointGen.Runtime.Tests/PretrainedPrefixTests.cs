@@ -45,6 +45,17 @@ public sealed class PretrainedPrefixTests
     }
 
     [Fact]
+    public void Every_name_a_pretrained_module_is_registered_under_is_excluded()
+    {
+        using var model = new SharedTrunk();
+
+        Assert.Equal(["adapter.inner.", "vae."], model.PretrainedPrefixes);
+        Assert.Equal(["adapter.projection.bias", "adapter.projection.weight"], model.TrainableStateDict().Keys.Order());
+        var frozen = model.Vae.parameters().Select(p => p.Handle).ToHashSet();
+        Assert.DoesNotContain(model.TrainableParameters(), p => frozen.Contains(p.Handle));
+    }
+
+    [Fact]
     public void Unregistered_pretrained_field_is_a_clear_error()
     {
         using var model = new Unregistered();

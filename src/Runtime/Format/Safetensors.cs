@@ -73,7 +73,7 @@ internal static class Safetensors
             }
             writer.WriteEndObject();
         }
-        // Padding with spaces keeps every tensor 8-byte aligned when the file is memory-mapped, as the reference writer does.
+        // Padding with spaces puts the data section on an 8-byte boundary, as the reference writer does.
         var padded = (json.Length + 7) / 8 * 8;
         while (json.Length < padded)
         {
@@ -82,12 +82,16 @@ internal static class Safetensors
         return json.ToArray();
     }
 
-    /// <summary>True when the file starts like a safetensors file: a header length that fits, then <c>{</c>.</summary>
+    /// <summary>True when the file starts like a safetensors file: a header length that fits, then <c>{</c> after optional whitespace.</summary>
     public static bool LooksLikeSafetensors(ReadOnlySpan<byte> start, long fileLength)
-        => start.Length >= 9
-            && BinaryPrimitives.ReadUInt64LittleEndian(start) is var headerLength
-            && headerLength <= (ulong)Math.Max(0, fileLength - 8)
-            && start[8] == (byte)'{';
+    {
+        if (start.Length < 9 || BinaryPrimitives.ReadUInt64LittleEndian(start) > (ulong)Math.Max(0, fileLength - 8))
+        {
+            return false;
+        }
+        var json = start[8..].TrimStart(" \t\r\n"u8);
+        return json.Length > 0 && json[0] == (byte)'{';
+    }
 
     /// <summary>
     /// Reads and validates the header. <paramref name="length"/> is the byte count from the stream's
@@ -150,7 +154,11 @@ internal static class Safetensors
                 }
                 if (property.Name == MetadataKey)
                 {
-                    ReadMetadata(property.Value, source, metadata);
+                    // The reference reader takes null as "no metadata".
+                    if (property.Value.ValueKind != JsonValueKind.Null)
+                    {
+                        ReadMetadata(property.Value, source, metadata);
+                    }
                 }
                 else
                 {
@@ -207,8 +215,11 @@ internal static class Safetensors
                 case "data_offsets" when offsets is null:
                     offsets = ReadIntegers(field.Value) is { Length: 2 } pair ? pair : throw Invalid("'data_offsets' is not a pair of non-negative integers.");
                     break;
+                case "dtype" or "shape" or "data_offsets":
+                    throw Invalid($"'{field.Name}' is repeated or of the wrong JSON type.");
                 default:
-                    throw Invalid($"unexpected or repeated field '{field.Name}'.");
+                    // The reference reader ignores fields it does not know.
+                    break;
             }
         }
         if (dtypeName is null || shape is null || offsets is null)

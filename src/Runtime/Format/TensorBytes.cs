@@ -22,8 +22,9 @@ internal static class TensorBytes
             ForEachChunk(tensor, chunk => stream.Write(chunk.bytes));
             return;
         }
-        using var cpu = tensor.to(CPU).contiguous();
-        ForEachChunk(cpu, chunk => stream.Write(chunk.bytes));
+        using var cpu = tensor.to(CPU);
+        using var contiguous = cpu.contiguous();
+        ForEachChunk(contiguous, chunk => stream.Write(chunk.bytes));
     }
 
     /// <summary>Fills a contiguous CPU tensor from the stream.</summary>

@@ -12,7 +12,7 @@ internal static class TensorFiles
     /// <summary>Indexes a pretrained-weights file: safetensors, or TorchSharp's <c>Module.save</c> format.</summary>
     public static TensorFileIndex Index(FileStream stream)
     {
-        Span<byte> start = stackalloc byte[9];
+        Span<byte> start = stackalloc byte[256];
         var read = stream.ReadAtLeast(start, start.Length, throwOnEndOfStream: false);
         stream.Position = 0;
         return Safetensors.LooksLikeSafetensors(start[..read], stream.Length)

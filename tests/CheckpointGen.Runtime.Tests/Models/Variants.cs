@@ -122,3 +122,39 @@ public sealed partial class TwoFromOneFile : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x) => head.forward(cat([vision.forward(x), text.forward(x)], 1));
 }
+
+/// <summary>A trainable module that holds a reference to the frozen encoder: the encoder is registered under two names.</summary>
+public sealed class Adapter : nn.Module<Tensor, Tensor>
+{
+    private readonly Encoder inner;
+    private readonly Linear projection = nn.Linear(8, 8);
+
+    public Adapter(Encoder inner) : base(nameof(Adapter))
+    {
+        this.inner = inner;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => projection.forward(inner.forward(x));
+}
+
+/// <summary>Its pretrained encoder is also reachable as <c>adapter.inner</c>, registered first.</summary>
+public sealed partial class SharedTrunk : nn.Module<Tensor, Tensor>
+{
+    private readonly Adapter adapter;
+
+    [Pretrained]
+    private readonly Encoder vae;
+
+    public SharedTrunk() : base(nameof(SharedTrunk))
+    {
+        vae = new Encoder();
+        adapter = new Adapter(vae);
+        RegisterComponents();
+        FreezePretrained();
+    }
+
+    public Encoder Vae => vae;
+
+    public override Tensor forward(Tensor x) => adapter.forward(x);
+}
