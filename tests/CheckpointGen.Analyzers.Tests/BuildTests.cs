@@ -1,0 +1,84 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Text.RegularExpressions;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace CheckpointGen.Analyzers.Tests;
+
+/// <summary>
+/// The analyzers and the generator loaded by the real compiler: a user's project (UserProject/) references them as
+/// analyzers and is built with 'dotnet build'. Each line marked "// expect: severity id" must be reported exactly so,
+/// and nothing else: correct code, a #pragma and the .editorconfig severity included.
+/// </summary>
+public sealed partial class BuildTests(ITestOutputHelper output)
+{
+    [GeneratedRegex(@"^(?<file>[^\s(][^(]*)\((?<line>\d+),\d+\): (?<severity>warning|error) (?<id>CKPT\d{3}):", RegexOptions.Multiline)]
+    private static partial Regex Diagnostic();
+
+    [GeneratedRegex(@"// expect: (?<severity>warning|error) (?<id>CKPT\d{3})")]
+    private static partial Regex Expectation();
+
+    [Fact]
+    public void Dotnet_build_reports_each_misuse_at_its_line_and_nothing_for_correct_code()
+    {
+        var project = Directory.CreateTempSubdirectory("checkpointgen-user-").FullName;
+        try
+        {
+            var template = Path.Combine(AppContext.BaseDirectory, "UserProject");
+            foreach (var file in Directory.GetFiles(template, "*.cs"))
+            {
+                File.Copy(file, Path.Combine(project, Path.GetFileName(file)));
+            }
+            File.Copy(Path.Combine(template, "editorconfig"), Path.Combine(project, ".editorconfig"));
+            File.Copy(Path.Combine(template, "UserProject.csproj.in"), Path.Combine(project, "UserProject.csproj"));
+
+            var (exitCode, log) = Run("dotnet", project,
+                "build", "UserProject.csproj", "-nologo", "--disable-build-servers",
+                $"-p:CheckpointGenBin={AppContext.BaseDirectory.TrimEnd('/')}",
+                $"-p:TorchSharpVersion={typeof(TorchSharp.torch).Assembly.GetName().Version!.ToString(3)}");
+            output.WriteLine(log);
+
+            var expected = Directory.GetFiles(project, "*.cs")
+                .SelectMany(file => File.ReadAllLines(file).Select((text, index) => (file, line: index + 1, match: Expectation().Match(text))))
+                .Where(x => x.match.Success)
+                .Select(x => $"{Path.GetFileName(x.file)}:{x.line}: {x.match.Groups["severity"].Value} {x.match.Groups["id"].Value}")
+                .Order()
+                .ToArray();
+            var actual = Diagnostic().Matches(log)
+                .Select(m => $"{Path.GetFileName(m.Groups["file"].Value)}:{m.Groups["line"].Value}: {m.Groups["severity"].Value} {m.Groups["id"].Value}")
+                .Distinct()
+                .Order()
+                .ToArray();
+
+            Assert.Equal(8, expected.Length);
+            Assert.Equal(expected, actual);
+            Assert.NotEqual(0, exitCode);
+            Assert.DoesNotContain("warning CS8032", log); // an analyzer that failed to load
+        }
+        finally
+        {
+            Directory.Delete(project, recursive: true);
+        }
+    }
+
+    private static (int ExitCode, string Log) Run(string command, string directory, params string[] arguments)
+    {
+        var start = new ProcessStartInfo(command) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEnd();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"'{command} {string.Join(' ', arguments)}' did not finish in 5 minutes:\n{stdout}");
+        }
+        return (process.ExitCode, stdout + stderr.Result);
+    }
+}
