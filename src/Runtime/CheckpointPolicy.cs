@@ -266,11 +266,43 @@ public sealed class CheckpointPolicy
             }
         }
         // A part inside another part (a child's own pretrained piece within a pretrained field) is covered by the outer one.
-        return found
+        var parts = found
             .DistinctBy(p => p.Prefix)
             .Where(p => !found.Any(outer => outer.Prefix.Length < p.Prefix.Length && p.Prefix.StartsWith(outer.Prefix, StringComparison.Ordinal)))
             .OrderBy(p => p.Prefix, StringComparer.Ordinal)
             .ToArray();
+        RefuseTiedAcrossBoundary(parts);
+        return parts;
+    }
+
+    /// <summary>
+    /// A tensor both inside and outside the pretrained parts (tied weights) would be frozen yet saved, and loading a
+    /// checkpoint would write into the pretrained part: refused, naming both keys.
+    /// </summary>
+    private void RefuseTiedAcrossBoundary(PretrainedPart[] parts)
+    {
+        var pretrainedKeyOf = new Dictionary<IntPtr, string>();
+        var trainable = new List<(string Key, IntPtr Handle)>();
+        foreach (var (key, tensor) in model.state_dict())
+        {
+            if (parts.Any(p => key.StartsWith(p.Prefix, StringComparison.Ordinal)))
+            {
+                pretrainedKeyOf.TryAdd(tensor.Handle, key);
+            }
+            else
+            {
+                trainable.Add((key, tensor.Handle));
+            }
+        }
+        foreach (var (key, handle) in trainable)
+        {
+            if (pretrainedKeyOf.TryGetValue(handle, out var pretrainedKey))
+            {
+                throw new InvalidOperationException(
+                    $"{modelType}: '{key}' is the same tensor as the pretrained '{pretrainedKey}', so it would be frozen yet checkpointed. " +
+                    "Untie them, or mark the module holding it [Pretrained] as well.");
+            }
+        }
     }
 
     /// <summary>Each <see cref="ICheckpointable"/> submodule not inside another one (which loads it), once however often it is registered.</summary>

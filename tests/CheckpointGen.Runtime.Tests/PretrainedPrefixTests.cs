@@ -56,6 +56,16 @@ public sealed class PretrainedPrefixTests
     }
 
     [Fact]
+    public void A_tensor_shared_between_a_pretrained_and_a_trainable_module_is_refused()
+    {
+        using var model = new TiedHead();
+
+        var error = Assert.Throws<InvalidOperationException>(model.FreezePretrained);
+
+        Assert.Contains("'head.weight' is the same tensor as the pretrained 'embed.weight'", error.Message);
+    }
+
+    [Fact]
     public void Unregistered_pretrained_field_is_a_clear_error()
     {
         using var model = new Unregistered();

@@ -158,3 +158,20 @@ public sealed partial class SharedTrunk : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x) => adapter.forward(x);
 }
+
+/// <summary>The trainable head shares its weight with the frozen embedding.</summary>
+public sealed partial class TiedHead : nn.Module<Tensor, Tensor>
+{
+    [Pretrained]
+    private readonly Linear embed = nn.Linear(4, 4);
+
+    private readonly Linear head = nn.Linear(4, 4);
+
+    public TiedHead() : base(nameof(TiedHead))
+    {
+        head.weight = embed.weight;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => head.forward(embed.forward(x));
+}
