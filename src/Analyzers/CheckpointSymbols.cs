@@ -9,9 +9,10 @@ internal sealed class CheckpointSymbols
 {
     private readonly ConcurrentDictionary<ITypeSymbol, IFieldSymbol?> firstPretrainedField = new(SymbolEqualityComparer.Default);
 
-    private CheckpointSymbols(INamedTypeSymbol pretrained, INamedTypeSymbol module, INamedTypeSymbol tensor, INamedTypeSymbol? optim, INamedTypeSymbol? optimizer)
+    private CheckpointSymbols(INamedTypeSymbol pretrained, INamedTypeSymbol checkpointable, INamedTypeSymbol module, INamedTypeSymbol tensor, INamedTypeSymbol? optim, INamedTypeSymbol? optimizer)
     {
         Pretrained = pretrained;
+        Checkpointable = checkpointable;
         Module = module;
         Tensor = tensor;
         Optim = optim;
@@ -19,6 +20,8 @@ internal sealed class CheckpointSymbols
     }
 
     public INamedTypeSymbol Pretrained { get; }
+
+    public INamedTypeSymbol Checkpointable { get; }
 
     public INamedTypeSymbol Module { get; }
 
@@ -34,11 +37,12 @@ internal sealed class CheckpointSymbols
     public static CheckpointSymbols? Create(Compilation compilation)
     {
         var pretrained = compilation.GetTypeByMetadataName("CheckpointGen.PretrainedAttribute");
+        var checkpointable = compilation.GetTypeByMetadataName("CheckpointGen.ICheckpointable");
         var module = compilation.GetTypeByMetadataName("TorchSharp.torch+nn+Module");
         var tensor = compilation.GetTypeByMetadataName("TorchSharp.torch+Tensor");
-        return pretrained is null || module is null || tensor is null
+        return pretrained is null || checkpointable is null || module is null || tensor is null
             ? null
-            : new CheckpointSymbols(pretrained, module, tensor,
+            : new CheckpointSymbols(pretrained, checkpointable, module, tensor,
                 compilation.GetTypeByMetadataName("TorchSharp.torch+optim"),
                 compilation.GetTypeByMetadataName("TorchSharp.torch+optim+Optimizer"));
     }
@@ -65,6 +69,19 @@ internal sealed class CheckpointSymbols
             }
             return null;
         });
+
+    /// <summary>The nearest base type that already has the generated members (its own <c>[Pretrained]</c> fields), or <see langword="null"/>.</summary>
+    public INamedTypeSymbol? CheckpointableBase(INamedTypeSymbol type)
+    {
+        for (var current = type.BaseType; current is not null; current = current.BaseType)
+        {
+            if (current.AllInterfaces.Contains(Checkpointable, SymbolEqualityComparer.Default) || current.GetMembers().OfType<IFieldSymbol>().Any(IsPretrained))
+            {
+                return current;
+            }
+        }
+        return null;
+    }
 
     private static bool DerivesFrom(ITypeSymbol? type, INamedTypeSymbol baseType)
     {

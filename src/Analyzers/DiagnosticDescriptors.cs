@@ -24,6 +24,11 @@ internal static class DiagnosticDescriptors
         "A [Pretrained] field must be an instance field of a module type",
         "[Pretrained] field '{0}' {1}: mark only instance fields whose type derives from torch.nn.Module");
 
+    public static readonly DiagnosticDescriptor PretrainedInDerivedModel = Create(
+        "CKPT004", Usage, DiagnosticSeverity.Error,
+        "[Pretrained] fields in a type deriving from another model with [Pretrained] fields",
+        "'{0}' derives from '{1}', which already has [Pretrained] fields: declare every [Pretrained] field in one type of the hierarchy");
+
     public static readonly DiagnosticDescriptor NeverFrozen = Create(
         "CKPT010", Reliability, DiagnosticSeverity.Warning,
         "Pretrained modules are never frozen",

@@ -7,13 +7,13 @@ using Microsoft.CodeAnalysis.Diagnostics;
 
 namespace CheckpointGen.Analyzers;
 
-/// <summary>CKPT001-003: the declarations the generator has to skip, reported where the code must change.</summary>
+/// <summary>CKPT001-004: the declarations the generator has to skip, reported where the code must change.</summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class PretrainedDeclarationAnalyzer : DiagnosticAnalyzer
 {
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } =
-        ImmutableArray.Create(DiagnosticDescriptors.NotPartial, DiagnosticDescriptors.NotAModule, DiagnosticDescriptors.InvalidField);
+        ImmutableArray.Create(DiagnosticDescriptors.NotPartial, DiagnosticDescriptors.NotAModule, DiagnosticDescriptors.InvalidField, DiagnosticDescriptors.PretrainedInDerivedModel);
 
     /// <inheritdoc/>
     public override void Initialize(AnalysisContext context)
@@ -46,6 +46,10 @@ public sealed class PretrainedDeclarationAnalyzer : DiagnosticAnalyzer
         if (fields.Length > 0 && !symbols.IsModule(type))
         {
             context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.NotAModule, type.Locations[0], type.Name));
+        }
+        if (fields.Length > 0 && symbols.CheckpointableBase(type) is { } baseModel)
+        {
+            context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.PretrainedInDerivedModel, type.Locations[0], type.Name, baseModel.Name));
         }
 
         // A type needs 'partial' when it has [Pretrained] fields itself or encloses a type that has.

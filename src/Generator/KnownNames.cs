@@ -5,4 +5,5 @@ internal static class KnownNames
 {
     public const string PretrainedAttribute = "CheckpointGen.PretrainedAttribute";
     public const string KeyPrefix = "KeyPrefix";
+    public const string Checkpointable = "CheckpointGen.ICheckpointable";
 }

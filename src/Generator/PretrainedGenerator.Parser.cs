@@ -25,7 +25,7 @@ public sealed partial class PretrainedGenerator
             }
             var type = field.ContainingType;
             if (type.TypeKind != TypeKind.Class || !IsModule(field.Type) || !IsModule(type) || !IsPartialWithContainers(type, cancellationToken)
-                || Containers(type).Any(t => t.IsFileLocal))
+                || Containers(type).Any(t => t.IsFileLocal) || HasCheckpointableBase(type))
             {
                 return null;
             }
@@ -82,6 +82,23 @@ public sealed partial class PretrainedGenerator
             for (var current = type; current is not null; current = current.BaseType)
             {
                 if (current is INamedTypeSymbol { Name: "Module", Arity: 0, ContainingType: { Name: "nn", ContainingType: { Name: "torch", ContainingNamespace: { Name: "TorchSharp", ContainingNamespace.IsGlobalNamespace: true } } } })
+                {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        /// <summary>
+        /// A base type with <c>[Pretrained]</c> fields (here or compiled elsewhere) already has the generated members;
+        /// generating them again would hide them, so such a type is skipped (CKPT004).
+        /// </summary>
+        internal static bool HasCheckpointableBase(INamedTypeSymbol type)
+        {
+            for (var current = type.BaseType; current is not null; current = current.BaseType)
+            {
+                if (current.AllInterfaces.Any(i => i.ToDisplayString() == KnownNames.Checkpointable)
+                    || current.GetMembers().OfType<IFieldSymbol>().Any(f => f.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == KnownNames.PretrainedAttribute)))
                 {
                     return true;
                 }

@@ -53,7 +53,7 @@ public sealed partial class BuildTests(ITestOutputHelper output)
                 .Order()
                 .ToArray();
 
-            Assert.Equal(8, expected.Length);
+            Assert.Equal(9, expected.Length);
             Assert.Equal(expected, actual);
             Assert.NotEqual(0, exitCode);
             Assert.DoesNotContain("warning CS8032", log); // an analyzer that failed to load

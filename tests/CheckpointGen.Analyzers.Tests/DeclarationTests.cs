@@ -102,6 +102,27 @@ public sealed class DeclarationTests
         Verify.Diagnostic(DiagnosticDescriptors.InvalidField, 1).WithArguments("scale", "has type 'Tensor', which is not a torch.nn.Module"));
 
     [Fact]
+    public Task CKPT004_pretrained_fields_on_two_levels_of_a_hierarchy() => Verify.Analyzer("""
+        public partial class Base : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] private readonly Linear encoder = nn.Linear(4, 4);
+            public Base() : base("m") { RegisterComponents(); FreezePretrained(); }
+            public override Tensor forward(Tensor x) => encoder.forward(x);
+        }
+
+        public partial class {|#0:Derived|} : Base
+        {
+            [Pretrained] private readonly Linear second = nn.Linear(4, 4);
+        }
+
+        public partial class Plain : Base
+        {
+            private readonly Linear head = nn.Linear(4, 4);
+        }
+        """,
+        Verify.Diagnostic(DiagnosticDescriptors.PretrainedInDerivedModel).WithArguments("Derived", "Base"));
+
+    [Fact]
     public Task Field_typed_by_a_type_parameter_constrained_to_a_module_is_valid() => Verify.Analyzer("""
         public partial class Adapter<TEncoder> : nn.Module<Tensor, Tensor> where TEncoder : nn.Module<Tensor, Tensor>
         {

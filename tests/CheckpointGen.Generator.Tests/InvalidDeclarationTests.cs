@@ -92,6 +92,28 @@ public sealed class InvalidDeclarationTests
     }
 
     [Fact]
+    public void A_type_deriving_from_a_model_with_pretrained_fields_is_skipped_without_hiding_warnings()
+    {
+        var (result, output) = GeneratorHarness.Run(Usings + """
+
+            public partial class Base : nn.Module<Tensor, Tensor>
+            {
+                [Pretrained] private readonly Linear encoder = nn.Linear(2, 2);
+                public Base() : base("m") { RegisterComponents(); FreezePretrained(); }
+                public override Tensor forward(Tensor x) => encoder.forward(x);
+            }
+
+            public partial class Derived : Base
+            {
+                [Pretrained] private readonly Linear second = nn.Linear(2, 2);
+            }
+            """);
+
+        Assert.Equal("Base.g.cs", System.IO.Path.GetFileName(result.GeneratedTrees.Single().FilePath));
+        Assert.Empty(output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning));
+    }
+
+    [Fact]
     public void A_valid_type_still_generates_beside_an_invalid_one()
     {
         var (result, output) = GeneratorHarness.Run(Usings + """

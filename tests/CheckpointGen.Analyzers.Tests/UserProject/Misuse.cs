@@ -25,6 +25,11 @@ public partial class BadField : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x) => shared.forward(x);
 }
 
+public partial class Derived : Captioner // expect: error CKPT004
+{
+    [Pretrained] private readonly Linear second = nn.Linear(4, 4);
+}
+
 public partial class NeverFrozen : nn.Module<Tensor, Tensor>
 {
     [Pretrained] private readonly Linear vae = nn.Linear(4, 4);

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace UserProject;
 
-public sealed partial class Captioner : nn.Module<Tensor, Tensor>
+public partial class Captioner : nn.Module<Tensor, Tensor>
 {
     [Pretrained("weights/vae.safetensors")]
     private readonly Linear vae;
