@@ -29,8 +29,7 @@ public sealed class FullSaveAnalyzer : DiagnosticAnalyzer
     private static void Analyze(OperationAnalysisContext context, CheckpointSymbols symbols)
     {
         var invocation = (IInvocationOperation)context.Operation;
-        if (invocation.TargetMethod.Name == "save"
-            && symbols.IsModule(invocation.TargetMethod.ContainingType)
+        if (CheckpointCallReplacement.IsModuleMethod(invocation.TargetMethod, "save", symbols)
             && invocation.Instance?.Type is { } model
             && symbols.FirstPretrainedField(model) is { } field)
         {

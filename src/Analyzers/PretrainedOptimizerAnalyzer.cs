@@ -9,6 +9,9 @@ namespace CheckpointGen.Analyzers;
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class PretrainedOptimizerAnalyzer : DiagnosticAnalyzer
 {
+    /// <summary>The diagnostic property present when the call is inside the model, where the code fix applies.</summary>
+    internal const string InModel = nameof(InModel);
+
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(DiagnosticDescriptors.PretrainedParametersOptimized);
 
@@ -39,7 +42,11 @@ public sealed class PretrainedOptimizerAnalyzer : DiagnosticAnalyzer
         };
         if (createsOptimizer && PretrainedParameterOrigin.Find(argument.Value, symbols, context.CancellationToken) is { } field)
         {
-            context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.PretrainedParametersOptimized, argument.Syntax.GetLocation(), field.Name));
+            // TrainableParameters() can replace the argument only where it is in scope: inside the model.
+            var properties = SymbolEqualityComparer.Default.Equals(context.ContainingSymbol.ContainingType, field.ContainingType)
+                ? ImmutableDictionary<string, string?>.Empty.Add(InModel, "true")
+                : ImmutableDictionary<string, string?>.Empty;
+            context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.PretrainedParametersOptimized, argument.Syntax.GetLocation(), properties, field.Name));
         }
     }
 }

@@ -41,7 +41,7 @@ public sealed class RequiresGradAnalyzer : DiagnosticAnalyzer
                 var invocation = (IInvocationOperation)operation.Operation;
                 if (invocation.TargetMethod.Name == "requires_grad_"
                     && symbols.IsTensor(invocation.TargetMethod.ContainingType)
-                    && invocation.Arguments.FirstOrDefault() is not { Value.ConstantValue: { HasValue: true, Value: false } })
+                    && invocation.Arguments.FirstOrDefault() is { ArgumentKind: ArgumentKind.DefaultValue } or { Value.ConstantValue: { HasValue: true, Value: true } })
                 {
                     Report(operation, invocation.Instance, symbols);
                 }

@@ -31,8 +31,7 @@ public sealed class StrictLoadAnalyzer : DiagnosticAnalyzer
     {
         var invocation = (IInvocationOperation)context.Operation;
         var method = invocation.TargetMethod;
-        if (method.Name is not ("load" or "load_state_dict")
-            || !symbols.IsModule(method.ContainingType)
+        if (!(CheckpointCallReplacement.IsModuleMethod(method, "load", symbols) || CheckpointCallReplacement.IsModuleMethod(method, "load_state_dict", symbols))
             || invocation.Instance?.Type is not { } model
             || symbols.FirstPretrainedField(model) is not { } field)
         {

@@ -26,7 +26,8 @@ public sealed class UseTrainableParametersCodeFix : CodeFixProvider
         var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
         foreach (var diagnostic in context.Diagnostics)
         {
-            if (root?.FindNode(diagnostic.Location.SourceSpan).FirstAncestorOrSelf<ArgumentSyntax>() is { } argument)
+            if (diagnostic.Properties.ContainsKey(PretrainedOptimizerAnalyzer.InModel)
+                && root?.FindNode(diagnostic.Location.SourceSpan).FirstAncestorOrSelf<ArgumentSyntax>() is { } argument)
             {
                 var trainable = SyntaxFactory.ParseExpression("TrainableParameters()").WithTriviaFrom(argument.Expression);
                 context.RegisterCodeFix(

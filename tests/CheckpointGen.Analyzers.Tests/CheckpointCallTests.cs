@@ -103,6 +103,39 @@ public sealed class CheckpointCallTests
         Verify<FullSaveAnalyzer>.Diagnostic(DiagnosticDescriptors.FullSave, 1).WithArguments("vae"));
 
     [Fact]
+    public Task No_fix_where_the_change_would_not_be_mechanical() => Verify<FullSaveAnalyzer, ReplaceCallCodeFix>.NoFix(Models + """
+        public static class Training
+        {
+            public static void Save(Model model, string path)
+            {
+                {|#0:model.save(skip: new[] { "head.bias" }, location: path)|};
+                {|#1:model.save(path)|}.eval();
+                using var writer = new BinaryWriter(File.Create(path));
+                {|#2:model.save(writer)|};
+            }
+        }
+        """,
+        Verify<FullSaveAnalyzer>.Diagnostic(DiagnosticDescriptors.FullSave, 0).WithArguments("vae"),
+        Verify<FullSaveAnalyzer>.Diagnostic(DiagnosticDescriptors.FullSave, 1).WithArguments("vae"),
+        Verify<FullSaveAnalyzer>.Diagnostic(DiagnosticDescriptors.FullSave, 2).WithArguments("vae"));
+
+    [Fact]
+    public Task A_method_of_the_model_that_happens_to_be_called_save_or_load_is_not_TorchSharp() => Verify<FullSaveAnalyzer>.Analyzer("""
+        public partial class Model : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] private readonly Linear vae = nn.Linear(4, 4);
+            public Model() : base("m") { RegisterComponents(); FreezePretrained(); }
+            public override Tensor forward(Tensor x) => vae.forward(x);
+            public void save(string path, int step) => SaveCheckpoint($"{path}/{step}.safetensors");
+        }
+
+        public static class Training
+        {
+            public static void Save(Model model, string path) => model.save(path, 3);
+        }
+        """);
+
+    [Fact]
     public Task Generated_code_is_not_analyzed() => Verify<FullSaveAnalyzer>.Analyzer(
     [
         ("Models.cs", Models),

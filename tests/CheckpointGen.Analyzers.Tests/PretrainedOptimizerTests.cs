@@ -39,6 +39,22 @@ public sealed class PretrainedOptimizerTests
         Verify.Diagnostic(DiagnosticDescriptors.PretrainedParametersOptimized, 2).WithArguments("vae"));
 
     [Fact]
+    public Task Outside_the_model_the_diagnostic_has_no_fix() => Verify.NoFix("""
+        public partial class Model : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] public readonly Linear vae = nn.Linear(4, 4);
+            public Model() : base("m") { RegisterComponents(); FreezePretrained(); }
+            public override Tensor forward(Tensor x) => vae.forward(x);
+        }
+
+        public static class Training
+        {
+            public static Adam Optimizer(Model model) => optim.Adam({|#0:model.vae.parameters()|});
+        }
+        """,
+        Verify.Diagnostic(DiagnosticDescriptors.PretrainedParametersOptimized).WithArguments("vae"));
+
+    [Fact]
     public Task Trainable_parameters_are_fine() => Verify.Analyzer(Model("""
         var head_only = optim.AdamW(head.parameters());
         var counted = vae.parameters().Count();

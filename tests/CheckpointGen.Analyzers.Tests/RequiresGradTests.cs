@@ -55,5 +55,6 @@ public sealed class RequiresGradTests
         foreach (var p in TrainableParameters()) { p.requires_grad_(); }
         bool enabled = true;
         foreach (var p in vae.parameters()) { var copy = p.detach(); copy.requires_grad = enabled; }
+        foreach (var p in vae.parameters()) { p.requires_grad = enabled; p.requires_grad_(enabled); }
         """));
 }

@@ -55,6 +55,10 @@ internal static class Verify<TAnalyzer, TCodeFix>
     public static Task CodeFix(string source, string fixedSource, params DiagnosticResult[] expected)
         => CodeFix(source, fixedSource, fixedSource, expected);
 
+    /// <summary>The diagnostics are reported but no code fix is offered for them.</summary>
+    public static Task NoFix(string source, params DiagnosticResult[] expected)
+        => CodeFix(source, source, expected);
+
     /// <summary>Where one fix settles the diagnostics of its neighbours, Fix All still applies to every one.</summary>
     public static Task CodeFix(string source, string fixedSource, string batchFixedSource, params DiagnosticResult[] expected)
     {
