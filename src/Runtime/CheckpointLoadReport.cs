@@ -20,6 +20,12 @@ public sealed record CheckpointLoadReport
     /// <summary>Pretrained prefixes of the model whose fingerprint was not compared: the file records none (for example a checkpoint not written by CheckpointGen), or the options turned verification off.</summary>
     public required IReadOnlyList<string> FingerprintsNotChecked { get; init; }
 
+    /// <summary>Pretrained prefixes whose weights (content fingerprint) the file recorded and the model matched: both sides loaded them through <c>LoadPretrained()</c>.</summary>
+    public IReadOnlyList<string> ContentFingerprintsChecked { get; init; } = [];
+
+    /// <summary>Whether the data was verified against a checksum recorded in the file.</summary>
+    public bool ChecksumVerified { get; init; }
+
     /// <summary>The model type recorded in the file, when it has CheckpointGen metadata.</summary>
     public string? SavedModelType { get; init; }
 

@@ -1,4 +1,7 @@
 using System.Collections.Generic;
+using CheckpointGen.Format;
+using System.Globalization;
+using System.IO.Hashing;
 using System.Linq;
 using System.Reflection;
 using System.Security.Cryptography;
@@ -26,10 +29,38 @@ public static class CheckpointMetadata
     /// <summary>Followed by a pretrained prefix: the structural fingerprint of that part (keys, dtypes, shapes).</summary>
     public const string FingerprintPrefix = "checkpointgen.fingerprint.";
 
+    /// <summary>
+    /// Followed by a pretrained prefix: the content fingerprint of that part's weights as <c>LoadPretrained()</c>
+    /// read them. Written only when the model's pretrained weights came through <c>LoadPretrained()</c>.
+    /// </summary>
+    public const string ContentPrefix = "checkpointgen.content.";
+
+    /// <summary>The checksum of the data section: <c>xxh3-64:</c> and 16 hex digits.</summary>
+    public const string Checksum = "checkpointgen.checksum";
+
+    internal const string ChecksumAlgorithm = "xxh3-64:";
+
     internal static string WriterVersion { get; } =
         typeof(CheckpointMetadata).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0";
 
     internal static string EncodeExcluded(IEnumerable<string> prefixes) => JsonSerializer.Serialize(prefixes.ToArray());
+
+    internal static string FormatChecksum(XxHash3 hash) => ChecksumAlgorithm + hash.GetCurrentHashAsUInt64().ToString("x16", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// A hash of the keys, dtypes, shapes and bytes of a part's tensors (keys relative to the part), in key order:
+    /// the same for the same weights whichever file format they came from.
+    /// </summary>
+    internal static string ContentFingerprint(IEnumerable<KeyValuePair<string, Tensor>> cpuTensors)
+    {
+        var hash = new XxHash3();
+        foreach (var (key, tensor) in cpuTensors.OrderBy(e => e.Key, System.StringComparer.Ordinal))
+        {
+            hash.Append(Encoding.UTF8.GetBytes($"{key}:{tensor.dtype}:{string.Join(',', tensor.shape)}\n"));
+            TensorBytes.Hash(hash, tensor);
+        }
+        return "content-" + FormatChecksum(hash);
+    }
 
     /// <summary>
     /// A hash of the keys (relative to <paramref name="prefix"/>), dtypes and shapes under the prefix:

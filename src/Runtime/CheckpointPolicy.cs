@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.IO.Hashing;
 using System.Linq;
 using CheckpointGen.Format;
 using TorchSharp;
@@ -74,7 +75,6 @@ public sealed class CheckpointPolicy
     public void SaveCheckpoint(Stream stream)
     {
         var state = model.state_dict();
-        var trainable = state.Where(e => !IsPretrained(e.Key)).OrderBy(e => e.Key, StringComparer.Ordinal).ToList();
         var metadata = new Dictionary<string, string>
         {
             [CheckpointMetadata.Format] = "pt",
@@ -85,8 +85,43 @@ public sealed class CheckpointPolicy
         foreach (var part in Parts)
         {
             metadata[CheckpointMetadata.FingerprintPrefix + part.Prefix] = CheckpointMetadata.StructuralFingerprint(state, part.Prefix);
+            if (PretrainedContent.Of(part.Module) is { } content)
+            {
+                metadata[CheckpointMetadata.ContentPrefix + part.Prefix] = content;
+            }
         }
-        Safetensors.Write(stream, trainable, metadata);
+
+        // The checksum goes into the header, before the data: hash each tensor from memory first, then write it.
+        var copies = new List<Tensor>();
+        try
+        {
+            var trainable = state
+                .Where(e => !IsPretrained(e.Key))
+                .OrderBy(e => e.Key, StringComparer.Ordinal)
+                .Select(e => KeyValuePair.Create(e.Key, OnCpu(e.Value, copies)))
+                .ToList();
+            var checksum = new XxHash3();
+            foreach (var (_, tensor) in trainable)
+            {
+                TensorBytes.Hash(checksum, tensor);
+            }
+            metadata[CheckpointMetadata.Checksum] = CheckpointMetadata.FormatChecksum(checksum);
+            Safetensors.Write(stream, trainable, metadata);
+        }
+        finally
+        {
+            copies.ForEach(copy => copy.Dispose());
+        }
+    }
+
+    private static Tensor OnCpu(Tensor tensor, List<Tensor> copies)
+    {
+        var cpu = TensorBytes.OnCpu(tensor, out var copied);
+        if (copied)
+        {
+            copies.Add(cpu);
+        }
+        return cpu;
     }
 
     /// <inheritdoc cref="ICheckpointable.LoadCheckpoint(string, CheckpointLoadOptions?)"/>
@@ -131,6 +166,7 @@ public sealed class CheckpointPolicy
 
         var checkedPrefixes = new List<string>();
         var uncheckedPrefixes = new List<string>();
+        var contentChecked = new List<string>();
         foreach (var part in Parts)
         {
             if (!options.VerifyPretrainedFingerprints || !index.Metadata.TryGetValue(CheckpointMetadata.FingerprintPrefix + part.Prefix, out var recorded))
@@ -139,18 +175,29 @@ public sealed class CheckpointPolicy
                 continue;
             }
             var actual = CheckpointMetadata.StructuralFingerprint(state, part.Prefix);
-            if (recorded == actual)
-            {
-                checkedPrefixes.Add(part.Prefix);
-            }
-            else
+            if (recorded != actual)
             {
                 problems.Add(new CheckpointProblem(CheckpointProblemKind.FingerprintMismatch, part.Prefix, actual, recorded));
+                continue;
+            }
+            checkedPrefixes.Add(part.Prefix);
+            // The weights themselves can be compared only when both the file and this model know them.
+            if (index.Metadata.TryGetValue(CheckpointMetadata.ContentPrefix + part.Prefix, out var recordedContent) && PretrainedContent.Of(part.Module) is { } content)
+            {
+                if (recordedContent == content)
+                {
+                    contentChecked.Add(part.Prefix);
+                }
+                else
+                {
+                    problems.Add(new CheckpointProblem(CheckpointProblemKind.FingerprintMismatch, part.Prefix, content, recordedContent));
+                }
             }
         }
         ThrowIfAny(problems, source, modelType);
 
-        var bytes = CopyIntoModel(stream, origin, index, loaded, state);
+        var checksum = options.VerifyChecksum ? RecordedChecksum(index) : null;
+        var bytes = CopyIntoModel(stream, origin, index, loaded, state, checksum);
         return new CheckpointLoadReport
         {
             Source = source,
@@ -158,9 +205,25 @@ public sealed class CheckpointPolicy
             SkippedPretrainedKeys = skipped,
             FingerprintsChecked = checkedPrefixes,
             FingerprintsNotChecked = uncheckedPrefixes,
+            ContentFingerprintsChecked = contentChecked,
+            ChecksumVerified = checksum is not null,
             SavedModelType = index.Metadata.GetValueOrDefault(CheckpointMetadata.Model),
             BytesLoaded = bytes,
         };
+    }
+
+    private static string? RecordedChecksum(TensorFileIndex index)
+    {
+        if (!index.Metadata.TryGetValue(CheckpointMetadata.Checksum, out var checksum))
+        {
+            return null;
+        }
+        var digits = checksum.StartsWith(CheckpointMetadata.ChecksumAlgorithm, StringComparison.Ordinal) ? checksum[CheckpointMetadata.ChecksumAlgorithm.Length..] : "";
+        if (digits.Length != 16 || !digits.All(char.IsAsciiHexDigitLower))
+        {
+            throw new CheckpointFormatException(index.Source, $"'{CheckpointMetadata.Checksum}' is '{checksum}', not {CheckpointMetadata.ChecksumAlgorithm} and 16 lowercase hex digits.");
+        }
+        return checksum;
     }
 
     /// <inheritdoc cref="ICheckpointable.LoadPretrained"/>
@@ -171,7 +234,7 @@ public sealed class CheckpointPolicy
     /// </remarks>
     public void LoadPretrained()
     {
-        var plans = new List<(FileStream Stream, TensorFileIndex Index, List<TensorEntry> Entries, Dictionary<string, Tensor> State)>();
+        var plans = new List<(nn.Module Module, FileStream Stream, TensorFileIndex Index, List<TensorEntry> Entries, Dictionary<string, Tensor> State)>();
         try
         {
             foreach (var field in fields.Where(f => f.Source is not null))
@@ -180,7 +243,7 @@ public sealed class CheckpointPolicy
                 var stream = OpenExisting(field.Source!, $"pretrained weights of {modelType}.{field.Name}");
                 var index = TensorFiles.Index(stream);
                 var state = module.state_dict();
-                plans.Add((stream, index, new List<TensorEntry>(), state));
+                plans.Add((module, stream, index, new List<TensorEntry>(), state));
                 var problems = new List<CheckpointProblem>();
                 var inFile = new HashSet<string>(StringComparer.Ordinal);
                 foreach (var entry in index.Entries)
@@ -200,9 +263,10 @@ public sealed class CheckpointPolicy
             {
                 child.LoadPretrained();
             }
-            foreach (var (stream, index, entries, state) in plans)
+            foreach (var (module, stream, index, entries, state) in plans)
             {
-                CopyIntoModel(stream, 0, index, entries, state);
+                CopyIntoModel(stream, 0, index, entries, state,
+                    inspect: staged => PretrainedContent.Record(module, CheckpointMetadata.ContentFingerprint(staged)));
             }
         }
         finally
@@ -361,12 +425,23 @@ public sealed class CheckpointPolicy
         }
     }
 
-    /// <summary>Reads every entry first, then copies: a read that fails leaves the model untouched.</summary>
-    private static long CopyIntoModel(Stream stream, long origin, TensorFileIndex index, List<TensorEntry> entries, Dictionary<string, Tensor> state)
+    /// <summary>
+    /// Reads every entry first, verifying the data against <paramref name="checksum"/> when given, then copies:
+    /// a read or a check that fails leaves the model untouched. <paramref name="inspect"/> sees the staged tensors before the copy.
+    /// </summary>
+    private static long CopyIntoModel(
+        Stream stream, long origin, TensorFileIndex index, List<TensorEntry> entries, Dictionary<string, Tensor> state,
+        string? checksum = null, Action<Dictionary<string, Tensor>>? inspect = null)
     {
-        var staged = TensorFiles.Read(stream, origin, index, entries);
+        var hash = checksum is null ? null : new XxHash3();
+        var staged = TensorFiles.Read(stream, origin, index, entries, hash);
         try
         {
+            if (hash is not null && CheckpointMetadata.FormatChecksum(hash) is var actual && actual != checksum)
+            {
+                throw new CheckpointFormatException(index.Source, $"its data does not match the checksum recorded at save (recorded {checksum}, read {actual}): the file is damaged.");
+            }
+            inspect?.Invoke(staged);
             using var noGrad = no_grad();
             foreach (var (key, tensor) in staged)
             {

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using CheckpointGen.Reliability;
 using CheckpointGen.Runtime.Tests.Models;
 using Xunit;
 using static TorchSharp.torch;

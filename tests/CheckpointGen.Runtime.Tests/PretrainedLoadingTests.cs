@@ -1,6 +1,7 @@
 using System;
 using System.IO;
 using System.Linq;
+using CheckpointGen.Reliability;
 using CheckpointGen.Runtime.Tests.Models;
 using Xunit;
 using static TorchSharp.torch;

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using CheckpointGen.Reliability;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -20,48 +21,14 @@ public sealed class TempFolder : IDisposable
     public void Dispose() => Directory.Delete(Path, recursive: true);
 }
 
-/// <summary>A copy of every parameter and buffer, to prove a model did or did not change.</summary>
-public sealed class ModelSnapshot : IDisposable
+internal static class ModelSnapshotAssertions
 {
-    private readonly Dictionary<string, Tensor> copies;
-
-    public ModelSnapshot(nn.Module model)
-    {
-        copies = model.state_dict().ToDictionary(e => e.Key, e => e.Value.detach().clone());
-    }
-
-    public void AssertUnchanged(nn.Module model)
-    {
-        var state = model.state_dict();
-        Assert.Equal(copies.Keys.Order(), state.Keys.Order());
-        foreach (var (key, copy) in copies)
-        {
-            Assert.True(Tensors.BitIdentical(state[key], copy), $"'{key}' changed");
-        }
-    }
-
-    public void Dispose()
-    {
-        foreach (var copy in copies.Values)
-        {
-            copy.Dispose();
-        }
-    }
+    public static void AssertUnchanged(this ModelSnapshot snapshot, nn.Module model) => Assert.Empty(snapshot.Changes(model));
 }
 
 internal static class Tensors
 {
-    /// <summary>Same dtype, same shape, same bytes: stricter than equal values (it tells 0.0 from -0.0 and compares NaNs).</summary>
-    public static bool BitIdentical(Tensor a, Tensor b)
-    {
-        if (a.dtype != b.dtype || !a.shape.SequenceEqual(b.shape))
-        {
-            return false;
-        }
-        using var left = a.detach().cpu().contiguous();
-        using var right = b.detach().cpu().contiguous();
-        return left.bytes.SequenceEqual(right.bytes);
-    }
+    public static bool BitIdentical(Tensor a, Tensor b) => ModelSnapshot.BitIdentical(a, b);
 
     /// <summary>Runs a few optimizer steps on synthetic data, in training mode, over the trainable parameters only.</summary>
     public static void Train(nn.Module<Tensor, Tensor> model, IEnumerable<TorchSharp.Modules.Parameter> parameters, int steps, long inputs = 16)

@@ -1,5 +1,6 @@
 using System;
 using System.IO;
+using System.IO.Hashing;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -13,28 +14,60 @@ internal static class TensorBytes
 
     public static void Write(Stream stream, Tensor tensor)
     {
-        if (tensor.numel() == 0)
+        var cpu = OnCpu(tensor, out var copied);
+        try
         {
-            return;
+            if (cpu.numel() > 0)
+            {
+                ForEachChunk(cpu, chunk => stream.Write(chunk.bytes));
+            }
         }
-        if (tensor.device_type == DeviceType.CPU && tensor.is_contiguous())
+        finally
         {
-            ForEachChunk(tensor, chunk => stream.Write(chunk.bytes));
-            return;
+            if (copied)
+            {
+                cpu.Dispose();
+            }
         }
-        using var cpu = tensor.to(CPU);
-        using var contiguous = cpu.contiguous();
-        ForEachChunk(contiguous, chunk => stream.Write(chunk.bytes));
     }
 
-    /// <summary>Fills a contiguous CPU tensor from the stream.</summary>
-    public static void Read(Stream stream, Tensor tensor)
+    /// <summary>Fills a contiguous CPU tensor from the stream, appending the bytes to <paramref name="checksum"/> when given.</summary>
+    public static void Read(Stream stream, Tensor tensor, XxHash3? checksum = null)
     {
         if (tensor.numel() == 0)
         {
             return;
         }
-        ForEachChunk(tensor, chunk => stream.ReadExactly(chunk.bytes));
+        ForEachChunk(tensor, chunk =>
+        {
+            var bytes = chunk.bytes;
+            stream.ReadExactly(bytes);
+            checksum?.Append(bytes);
+        });
+    }
+
+    /// <summary>Appends a contiguous CPU tensor's bytes to <paramref name="hash"/>, straight from its memory.</summary>
+    public static void Hash(NonCryptographicHashAlgorithm hash, Tensor tensor)
+    {
+        if (tensor.numel() > 0)
+        {
+            ForEachChunk(tensor, chunk => hash.Append(chunk.bytes));
+        }
+    }
+
+    /// <summary>
+    /// The tensor as contiguous CPU memory: itself when it already is, else a copy the caller disposes
+    /// (<paramref name="copied"/> is true).
+    /// </summary>
+    public static Tensor OnCpu(Tensor tensor, out bool copied)
+    {
+        copied = tensor.device_type != DeviceType.CPU || !tensor.is_contiguous();
+        if (!copied)
+        {
+            return tensor;
+        }
+        using var cpu = tensor.to(CPU);
+        return cpu.contiguous();
     }
 
     private static void ForEachChunk(Tensor tensor, Action<Tensor> action)

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.IO.Hashing;
 using System.Linq;
 using static TorchSharp.torch;
 
@@ -21,22 +22,31 @@ internal static class TensorFiles
     }
 
     /// <summary>
-    /// Reads <paramref name="entries"/> of <paramref name="index"/> into new CPU tensors, in file order.
+    /// Reads <paramref name="wanted"/> entries of <paramref name="index"/> into new CPU tensors, in file order.
     /// <paramref name="origin"/> is the stream position entry offsets count from; a stream that cannot seek
-    /// must stand right after the header. On failure no tensor is left undisposed.
+    /// must stand right after the header. With a <paramref name="checksum"/>, every byte of the data section is
+    /// read (unwanted entries too) and appended to it. On failure no tensor is left undisposed.
     /// </summary>
-    public static Dictionary<string, Tensor> Read(Stream stream, long origin, TensorFileIndex index, IEnumerable<TensorEntry> entries)
+    public static Dictionary<string, Tensor> Read(Stream stream, long origin, TensorFileIndex index, IEnumerable<TensorEntry> wanted, XxHash3? checksum = null)
     {
+        var keys = wanted.Select(e => e.Key).ToHashSet(StringComparer.Ordinal);
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         var position = index.DataStart;
         try
         {
-            foreach (var entry in entries.OrderBy(e => e.Offset))
+            foreach (var entry in (checksum is null ? wanted : index.Entries).OrderBy(e => e.Offset))
             {
                 position = MoveTo(stream, origin, position, entry.Offset);
-                var tensor = empty(entry.Shape, entry.Dtype, CPU);
-                tensors.Add(entry.Key, tensor);
-                TensorBytes.Read(stream, tensor);
+                if (keys.Contains(entry.Key))
+                {
+                    var tensor = empty(entry.Shape, entry.Dtype, CPU);
+                    tensors.Add(entry.Key, tensor);
+                    TensorBytes.Read(stream, tensor, checksum);
+                }
+                else
+                {
+                    Skip(stream, entry.ByteLength, checksum);
+                }
                 position += entry.ByteLength;
             }
             return tensors;
@@ -60,14 +70,29 @@ internal static class TensorFiles
         if (stream.CanSeek)
         {
             stream.Position = origin + offset;
-            return offset;
         }
-        // A forward-only stream: read past the entries not wanted (pretrained weights in a full checkpoint).
-        var skip = new byte[64 * 1024];
-        while (position < offset)
+        else
         {
-            position += stream.ReadAtLeast(skip.AsSpan(0, (int)Math.Min(skip.Length, offset - position)), 1);
+            // A forward-only stream: read past the entries not wanted (pretrained weights in a full checkpoint).
+            Skip(stream, offset - position, checksum: null);
         }
-        return position;
+        return offset;
+    }
+
+    /// <summary>Reads past <paramref name="count"/> bytes, hashing them when asked.</summary>
+    private static void Skip(Stream stream, long count, XxHash3? checksum)
+    {
+        if (checksum is null && stream.CanSeek)
+        {
+            stream.Seek(count, SeekOrigin.Current);
+            return;
+        }
+        var buffer = new byte[(int)Math.Min(count, 1 << 20)];
+        for (var left = count; left > 0;)
+        {
+            var read = stream.ReadAtLeast(buffer.AsSpan(0, (int)Math.Min(buffer.Length, left)), 1);
+            checksum?.Append(buffer.AsSpan(0, read));
+            left -= read;
+        }
     }
 }
