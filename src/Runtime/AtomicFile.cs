@@ -13,11 +13,10 @@ internal static partial class AtomicFile
         var directory = Path.GetDirectoryName(target)!;
         Directory.CreateDirectory(directory);
         RemoveAbandoned(directory, Path.GetFileName(target));
-        // Same folder as the target, so the final rename never crosses a file system.
-        var temporary = Path.Combine(directory, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.tmp");
+        var stream = CreateTemporary(directory, Path.GetFileName(target), out var temporary);
         try
         {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 20))
+            using (stream)
             {
                 write(stream);
                 // The data must be on disk before the rename makes it the checkpoint.
@@ -34,8 +33,36 @@ internal static partial class AtomicFile
     }
 
     /// <summary>
-    /// Deletes temporary files that a killed save of the same target left behind. A save in progress holds its
-    /// temporary file open without sharing (a lock other processes see too), so only abandoned ones can be opened here.
+    /// Creates the temporary file in the target's folder (so the final rename never crosses a file system), open without
+    /// sharing: other saves see it is in use. On POSIX systems that lock is taken just after the file is created, so
+    /// another save's cleanup can seize a file in that instant; then this save starts over with a new name.
+    /// </summary>
+    private static FileStream CreateTemporary(string directory, string fileName, out string temporary)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            temporary = Path.Combine(directory, $".{fileName}.{Guid.NewGuid():N}.tmp");
+            FileStream stream;
+            try
+            {
+                stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 20);
+            }
+            catch (IOException) when (attempt < 5 && File.Exists(temporary))
+            {
+                continue;
+            }
+            if (File.Exists(temporary) || attempt == 5)
+            {
+                return stream;
+            }
+            stream.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Deletes temporary files that a killed save of the same target left behind. A save in progress holds its file
+    /// open without sharing, so only abandoned ones can be opened here; each is deleted while held, so no save can take it
+    /// back in between.
     /// </summary>
     private static void RemoveAbandoned(string directory, string fileName)
     {
@@ -43,10 +70,9 @@ internal static partial class AtomicFile
         {
             try
             {
-                using (new FileStream(abandoned, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+                using (new FileStream(abandoned, FileMode.Open, FileAccess.ReadWrite, FileShare.None, bufferSize: 1, FileOptions.DeleteOnClose))
                 {
                 }
-                File.Delete(abandoned);
             }
             catch (IOException)
             {
