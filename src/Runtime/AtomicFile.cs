@@ -21,8 +21,9 @@ internal static partial class AtomicFile
                 write(stream);
                 // The data must be on disk before the rename makes it the checkpoint.
                 stream.Flush(flushToDisk: true);
+                // Renamed while still open: until then no other save's cleanup can take the file for abandoned.
+                File.Move(temporary, target, overwrite: true);
             }
-            File.Move(temporary, target, overwrite: true);
         }
         catch
         {
@@ -34,7 +35,7 @@ internal static partial class AtomicFile
 
     /// <summary>
     /// Creates the temporary file in the target's folder (so the final rename never crosses a file system), open without
-    /// sharing: other saves see it is in use. On POSIX systems that lock is taken just after the file is created, so
+    /// sharing reads or writes: other saves see it is in use. On POSIX systems that lock is taken just after the file is created, so
     /// another save's cleanup can seize a file in that instant; then this save starts over with a new name.
     /// </summary>
     private static FileStream CreateTemporary(string directory, string fileName, out string temporary)
@@ -45,7 +46,8 @@ internal static partial class AtomicFile
             FileStream stream;
             try
             {
-                stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 20);
+                // Nobody else may read or write it; sharing only deletion lets this save rename it while open (Windows asks for that).
+                stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.Delete, bufferSize: 1 << 20);
             }
             catch (IOException) when (attempt < 5 && File.Exists(temporary))
             {

@@ -164,6 +164,16 @@ public sealed class CheckpointRejectionTests : IDisposable
             { "overlaps the tensor before it", File("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}"u8.ToArray(), 12) },
             { "leaves a gap", File("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}"u8.ToArray(), 8) },
             { "overflows a 64-bit byte count", File("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}"u8.ToArray(), 8) },
+            { "the entry needs 'dtype', 'shape' and 'data_offsets'", File("{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}"u8.ToArray(), 0) },
+            { "'shape' is not an array of non-negative integers", File("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}"u8.ToArray(), 4) },
+            { "'shape' is not an array of non-negative integers", File("{\"a\":{\"dtype\":\"F32\",\"shape\":\"4\",\"data_offsets\":[0,16]}}"u8.ToArray(), 16) },
+            { "'data_offsets' is not a pair of non-negative integers", File("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,8]}}"u8.ToArray(), 8) },
+            { "'dtype' is repeated or of the wrong JSON type", File("{\"a\":{\"dtype\":32,\"shape\":[1],\"data_offsets\":[0,4]}}"u8.ToArray(), 4) },
+            { "its entry is a JSON Array, not an object", File("{\"a\":[1]}"u8.ToArray(), 0) },
+            { "'__metadata__' is a JSON Array", File("{\"__metadata__\":[]}"u8.ToArray(), 0) },
+            { "'__metadata__.step' is a JSON Number, not a string", File("{\"__metadata__\":{\"step\":3}}"u8.ToArray(), 0) },
+            { "end before they begin", File("{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,0]}}"u8.ToArray(), 4) },
+            { "the tensors need 1024 data bytes, but the file holds 4", File("{\"a\":{\"dtype\":\"F32\",\"shape\":[256],\"data_offsets\":[0,1024]}}"u8.ToArray(), 4) },
         };
     }
 
