@@ -91,37 +91,8 @@ public sealed class CheckpointPolicy
             }
         }
 
-        // The checksum goes into the header, before the data: hash each tensor from memory first, then write it.
-        var copies = new List<Tensor>();
-        try
-        {
-            var trainable = state
-                .Where(e => !IsPretrained(e.Key))
-                .OrderBy(e => e.Key, StringComparer.Ordinal)
-                .Select(e => KeyValuePair.Create(e.Key, OnCpu(e.Value, copies)))
-                .ToList();
-            var checksum = new XxHash3();
-            foreach (var (_, tensor) in trainable)
-            {
-                TensorBytes.Hash(checksum, tensor);
-            }
-            metadata[CheckpointMetadata.Checksum] = CheckpointMetadata.FormatChecksum(checksum);
-            Safetensors.Write(stream, trainable, metadata);
-        }
-        finally
-        {
-            copies.ForEach(copy => copy.Dispose());
-        }
-    }
-
-    private static Tensor OnCpu(Tensor tensor, List<Tensor> copies)
-    {
-        var cpu = TensorBytes.OnCpu(tensor, out var copied);
-        if (copied)
-        {
-            copies.Add(cpu);
-        }
-        return cpu;
+        var trainable = state.Where(e => !IsPretrained(e.Key)).OrderBy(e => e.Key, StringComparer.Ordinal).ToList();
+        Safetensors.Write(stream, trainable, metadata, checksumKey: CheckpointMetadata.Checksum);
     }
 
     /// <inheritdoc cref="ICheckpointable.LoadCheckpoint(string, CheckpointLoadOptions?)"/>
@@ -445,7 +416,17 @@ public sealed class CheckpointPolicy
             using var noGrad = no_grad();
             foreach (var (key, tensor) in staged)
             {
-                state[key].copy_(tensor);
+                var target = state[key];
+                // A contiguous CPU tensor takes the staged memory as its own: no second copy. The tensor object stays
+                // the same, so optimizers and modules holding it see the loaded values.
+                if (target.device_type == DeviceType.CPU && target.is_contiguous() && target.storage_offset() == 0)
+                {
+                    target.set_(tensor);
+                }
+                else
+                {
+                    target.copy_(tensor);
+                }
             }
             return entries.Sum(e => e.ByteLength);
         }

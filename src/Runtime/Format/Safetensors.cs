@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
+using System.IO.Hashing;
 using System.Linq;
 using System.Text;
 using System.Text.Json;
@@ -23,18 +24,55 @@ internal static class Safetensors
     /// <summary>The header cap of the reference implementation: no allocation is sized by an untrusted number beyond it.</summary>
     public const long MaxHeaderBytes = 100_000_000;
 
-    public static void Write(Stream stream, IReadOnlyList<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string> metadata)
+    /// <summary>
+    /// Writes the file. With a <paramref name="checksumKey"/>, the xxHash3 of the data section is recorded in the metadata
+    /// under that key: on a seekable stream it is computed while the data is written and patched into the header
+    /// afterwards (one pass over the tensors); otherwise the tensors are hashed first.
+    /// </summary>
+    public static void Write(Stream stream, IReadOnlyList<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string> metadata, string? checksumKey = null)
     {
-        var header = Header(tensors, metadata);
+        if (checksumKey is null)
+        {
+            WriteFile(stream, Header(tensors, metadata), tensors, checksum: null);
+            return;
+        }
+        var checksum = new XxHash3();
+        if (!stream.CanSeek)
+        {
+            foreach (var (_, tensor) in tensors)
+            {
+                TensorBytes.Hash(checksum, tensor);
+            }
+            WriteFile(stream, Header(tensors, WithEntry(metadata, checksumKey, CheckpointMetadata.FormatChecksum(checksum))), tensors, checksum: null);
+            return;
+        }
+        // A value of the final length, overwritten in place once the data has been hashed.
+        var placeholder = CheckpointMetadata.ChecksumAlgorithm + new string('0', 16);
+        var header = Header(tensors, WithEntry(metadata, checksumKey, placeholder));
+        var entry = Encoding.UTF8.GetBytes($"\"{checksumKey}\":\"");
+        var slot = header.AsSpan().IndexOf([.. entry, .. Encoding.UTF8.GetBytes(placeholder)]) + entry.Length;
+        var start = stream.Position;
+        WriteFile(stream, header, tensors, checksum);
+        var end = stream.Position;
+        stream.Position = start + 8 + slot;
+        stream.Write(Encoding.UTF8.GetBytes(CheckpointMetadata.FormatChecksum(checksum)));
+        stream.Position = end;
+    }
+
+    private static void WriteFile(Stream stream, byte[] header, IReadOnlyList<KeyValuePair<string, Tensor>> tensors, XxHash3? checksum)
+    {
         Span<byte> length = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
         stream.Write(length);
         stream.Write(header);
         foreach (var (_, tensor) in tensors)
         {
-            TensorBytes.Write(stream, tensor);
+            TensorBytes.Write(stream, tensor, checksum);
         }
     }
+
+    private static Dictionary<string, string> WithEntry(IReadOnlyDictionary<string, string> metadata, string key, string value)
+        => new(metadata) { [key] = value };
 
     private static byte[] Header(IReadOnlyList<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string> metadata)
     {

@@ -12,15 +12,25 @@ internal static class TensorBytes
     /// <summary>The largest span handed to a stream at once; spans cannot exceed 2 GiB. Settable so tests reach the chunked path.</summary>
     internal static int ChunkBytes { get; set; } = 1 << 30;
 
-    public static void Write(Stream stream, Tensor tensor)
+    /// <summary>
+    /// Bytes moved and hashed per step: small enough that the hash reads them from the CPU cache right after the
+    /// copy, large enough that system calls cost nothing.
+    /// </summary>
+    private const int PieceBytes = 4 << 20;
+
+    private delegate void PieceAction(Span<byte> piece);
+
+    /// <summary>Writes the tensor's bytes, appending them to <paramref name="checksum"/> when given.</summary>
+    public static void Write(Stream stream, Tensor tensor, XxHash3? checksum = null)
     {
         var cpu = OnCpu(tensor, out var copied);
         try
         {
-            if (cpu.numel() > 0)
+            ForEachPiece(cpu, piece =>
             {
-                ForEachChunk(cpu, chunk => stream.Write(chunk.bytes));
-            }
+                stream.Write(piece);
+                checksum?.Append(piece);
+            });
         }
         finally
         {
@@ -33,25 +43,26 @@ internal static class TensorBytes
 
     /// <summary>Fills a contiguous CPU tensor from the stream, appending the bytes to <paramref name="checksum"/> when given.</summary>
     public static void Read(Stream stream, Tensor tensor, XxHash3? checksum = null)
-    {
-        if (tensor.numel() == 0)
+        => ForEachPiece(tensor, piece =>
         {
-            return;
-        }
-        ForEachChunk(tensor, chunk =>
-        {
-            var bytes = chunk.bytes;
-            stream.ReadExactly(bytes);
-            checksum?.Append(bytes);
+            stream.ReadExactly(piece);
+            checksum?.Append(piece);
         });
-    }
 
-    /// <summary>Appends a contiguous CPU tensor's bytes to <paramref name="hash"/>, straight from its memory.</summary>
+    /// <summary>Appends the tensor's bytes to <paramref name="hash"/>, straight from its memory when it is contiguous on the CPU.</summary>
     public static void Hash(NonCryptographicHashAlgorithm hash, Tensor tensor)
     {
-        if (tensor.numel() > 0)
+        var cpu = OnCpu(tensor, out var copied);
+        try
         {
-            ForEachChunk(tensor, chunk => hash.Append(chunk.bytes));
+            ForEachPiece(cpu, piece => hash.Append(piece));
+        }
+        finally
+        {
+            if (copied)
+            {
+                cpu.Dispose();
+            }
         }
     }
 
@@ -68,6 +79,22 @@ internal static class TensorBytes
         }
         using var cpu = tensor.to(CPU);
         return cpu.contiguous();
+    }
+
+    private static void ForEachPiece(Tensor tensor, PieceAction action)
+    {
+        if (tensor.numel() == 0)
+        {
+            return;
+        }
+        ForEachChunk(tensor, chunk =>
+        {
+            var bytes = chunk.bytes;
+            for (var start = 0; start < bytes.Length; start += PieceBytes)
+            {
+                action(bytes.Slice(start, Math.Min(PieceBytes, bytes.Length - start)));
+            }
+        });
     }
 
     private static void ForEachChunk(Tensor tensor, Action<Tensor> action)
