@@ -69,6 +69,11 @@ public sealed partial class PretrainedGenerator
             Member(writer, $"{Runtime}.CheckpointLoadReport LoadCheckpoint(global::System.IO.Stream stream, {Runtime}.CheckpointLoadOptions? options = null)", $"{Policy}.LoadCheckpoint(stream, options)");
             Member(writer, "void LoadPretrained()", $"{Policy}.LoadPretrained()");
 
+            writer.WriteLineNoTabs(string.Empty);
+            writer.WriteLine("/// <inheritdoc/>");
+            writer.WriteLine(GeneratedCode);
+            writer.WriteLine($"{Runtime}.CheckpointPolicy {Runtime}.ICheckpointable.CheckpointPolicy => {Policy};");
+
             if (!type.Declaration.DeclaresTrain)
             {
                 writer.WriteLineNoTabs(string.Empty);

@@ -1,5 +1,7 @@
 using System;
+using System.Buffers;
 using System.IO;
+using System.Linq;
 using System.Runtime.InteropServices;
 
 namespace CheckpointGen;
@@ -49,8 +51,9 @@ internal static partial class AtomicFile
                 // Nobody else may read or write it; sharing only deletion lets this save rename it while open (Windows asks for that).
                 stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.Delete, bufferSize: 1 << 20);
             }
-            catch (IOException) when (attempt < 5 && File.Exists(temporary))
+            catch (IOException) when (attempt < 5)
             {
+                // Taken by another save's cleanup between its creation and its lock: that save deletes it; try a new name.
                 continue;
             }
             if (File.Exists(temporary) || attempt == 5)
@@ -68,7 +71,7 @@ internal static partial class AtomicFile
     /// </summary>
     private static void RemoveAbandoned(string directory, string fileName)
     {
-        foreach (var abandoned in Directory.EnumerateFiles(directory, $".{fileName}.*.tmp"))
+        foreach (var abandoned in Directory.EnumerateFiles(directory, ".*.tmp").Where(path => IsTemporaryOf(Path.GetFileName(path), fileName)))
         {
             try
             {
@@ -87,6 +90,18 @@ internal static partial class AtomicFile
         }
     }
 
+    private static readonly SearchValues<char> LowerHexDigits = SearchValues.Create("0123456789abcdef");
+
+    /// <summary>True for exactly the names <see cref="CreateTemporary"/> gives: <c>.{target}.{32 hex digits}.tmp</c>.</summary>
+    private static bool IsTemporaryOf(string name, string fileName)
+    {
+        var prefix = "." + fileName + ".";
+        return name.Length == prefix.Length + 32 + 4
+            && name.StartsWith(prefix, StringComparison.Ordinal)
+            && name.EndsWith(".tmp", StringComparison.Ordinal)
+            && name.AsSpan(prefix.Length, 32).IndexOfAnyExcept(LowerHexDigits) < 0;
+    }
+
     /// <summary>
     /// Makes the rename itself durable: on POSIX systems a new directory entry survives a power loss only once the
     /// directory is flushed. Windows has no such call (NTFS journals the rename), so there it is skipped.
@@ -97,21 +112,31 @@ internal static partial class AtomicFile
         {
             return;
         }
-        var descriptor = Posix.open(directory, 0 /* O_RDONLY */);
-        if (descriptor >= 0)
+        var descriptor = Posix.open(directory, OperatingSystem.IsLinux() ? Posix.ReadOnlyCloseOnExecLinux : Posix.ReadOnly);
+        if (descriptor < 0)
         {
-            // Best effort: some file systems refuse fsync on a directory; the file's own data is flushed already.
-            _ = Posix.fsync(descriptor);
-            _ = Posix.close(descriptor);
+            return;
+        }
+        var result = Posix.fsync(descriptor);
+        var error = Marshal.GetLastPInvokeError();
+        _ = Posix.close(descriptor);
+        // Some file systems refuse fsync on a directory (EINVAL, ENOTSUP); an I/O error means the rename may not last.
+        if (result != 0 && error == Posix.EIO)
+        {
+            throw new IOException($"The checkpoint was written, but flushing its folder '{directory}' to disk failed with an I/O error: the new file may not survive a power loss.");
         }
     }
 
     private static partial class Posix
     {
+        public const int ReadOnly = 0;
+        public const int ReadOnlyCloseOnExecLinux = 0x80000;
+        public const int EIO = 5;
+
         [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
         public static partial int open(string path, int flags);
 
-        [LibraryImport("libc")]
+        [LibraryImport("libc", SetLastError = true)]
         public static partial int fsync(int descriptor);
 
         [LibraryImport("libc")]

@@ -109,6 +109,7 @@ public sealed class CheckpointPolicy
         var source = stream is FileStream file ? file.Name : $"<{stream.GetType().Name}>";
         var origin = stream.CanSeek ? stream.Position : 0;
         var index = Safetensors.ReadIndex(stream, source, stream.CanSeek ? stream.Length - origin : null);
+        RequireCheckpointGenEntries(index);
 
         var state = model.state_dict();
         var problems = new List<CheckpointProblem>();
@@ -183,6 +184,35 @@ public sealed class CheckpointPolicy
         };
     }
 
+    /// <summary>
+    /// A file that CheckpointGen wrote always carries its checksum and a fingerprint per excluded part; one without
+    /// them has a damaged header, and the checks they enable must not silently fall away.
+    /// </summary>
+    private static void RequireCheckpointGenEntries(TensorFileIndex index)
+    {
+        if (!index.Metadata.ContainsKey(CheckpointMetadata.Version))
+        {
+            return;
+        }
+        string[]? excluded = null;
+        try
+        {
+            excluded = index.Metadata.TryGetValue(CheckpointMetadata.Excluded, out var json) ? System.Text.Json.JsonSerializer.Deserialize<string[]>(json) : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+        }
+        var missing = new[] { CheckpointMetadata.Checksum }
+            .Concat((excluded ?? []).Select(prefix => CheckpointMetadata.FingerprintPrefix + prefix))
+            .Where(key => !index.Metadata.ContainsKey(key))
+            .ToArray();
+        if (excluded is null || excluded.Any(prefix => prefix is null) || missing.Length > 0)
+        {
+            var problem = excluded is null || excluded.Any(prefix => prefix is null) ? $"'{CheckpointMetadata.Excluded}' is missing or not a JSON array of strings" : $"it lacks {string.Join(", ", missing.Select(k => $"'{k}'"))}";
+            throw new CheckpointFormatException(index.Source, $"its metadata says CheckpointGen wrote it, but {problem}: the header is damaged.");
+        }
+    }
+
     private static string? RecordedChecksum(TensorFileIndex index)
     {
         if (!index.Metadata.TryGetValue(CheckpointMetadata.Checksum, out var checksum))
@@ -199,55 +229,61 @@ public sealed class CheckpointPolicy
 
     /// <inheritdoc cref="ICheckpointable.LoadPretrained"/>
     /// <remarks>
-    /// Every source of this model's own fields is indexed and checked before any field changes, and
-    /// <see cref="ICheckpointable"/> submodules load theirs (each as carefully) before this model copies its own:
-    /// a bad source of this model changes nothing; a bad source of a submodule leaves this model's fields as they were.
+    /// Every source, of this model's fields and of every <see cref="ICheckpointable"/> submodule's, is opened, indexed and
+    /// checked (keys, shapes, dtypes, file length) before any field changes: a missing, foreign or mismatched source
+    /// changes nothing. The sources are then read one after another, each staged whole before it is copied.
     /// </remarks>
     public void LoadPretrained()
     {
-        var plans = new List<(nn.Module Module, FileStream Stream, TensorFileIndex Index, List<TensorEntry> Entries, Dictionary<string, Tensor> State)>();
+        var loads = new List<PretrainedLoad>();
         try
         {
-            foreach (var field in fields.Where(f => f.Source is not null))
+            PlanPretrainedLoads(loads);
+            foreach (var load in loads)
             {
-                var module = field.Module ?? throw Unassigned(field);
-                var stream = OpenExisting(field.Source!, $"pretrained weights of {modelType}.{field.Name}");
-                var index = TensorFiles.Index(stream);
-                var state = module.state_dict();
-                plans.Add((module, stream, index, new List<TensorEntry>(), state));
-                var problems = new List<CheckpointProblem>();
-                var inFile = new HashSet<string>(StringComparer.Ordinal);
-                foreach (var entry in index.Entries)
-                {
-                    var key = field.KeyPrefix is null ? entry.Key
-                        : entry.Key.StartsWith(field.KeyPrefix, StringComparison.Ordinal) ? entry.Key[field.KeyPrefix.Length..]
-                        : null;
-                    if (key is not null && inFile.Add(key) && Match(entry, key, state, problems))
-                    {
-                        plans[^1].Entries.Add(entry with { Key = key });
-                    }
-                }
-                AddMissing(state.Where(e => !inFile.Contains(e.Key)), problems);
-                ThrowIfAny(problems, index.Source, $"{modelType}.{field.Name}" + (field.KeyPrefix is null ? "" : $" (keys under '{field.KeyPrefix}')"));
-            }
-            foreach (var child in TopmostCheckpointableDescendants())
-            {
-                child.LoadPretrained();
-            }
-            foreach (var (module, stream, index, entries, state) in plans)
-            {
-                CopyIntoModel(stream, 0, index, entries, state,
-                    inspect: staged => PretrainedContent.Record(module, CheckpointMetadata.ContentFingerprint(staged)));
+                CopyIntoModel(load.Stream, 0, load.Index, load.Entries, load.State,
+                    inspect: staged => PretrainedContent.Record(load.Module, CheckpointMetadata.ContentFingerprint(staged)));
             }
         }
         finally
         {
-            foreach (var plan in plans)
-            {
-                plan.Stream.Dispose();
-            }
+            loads.ForEach(load => load.Stream.Dispose());
         }
         FreezePretrained();
+    }
+
+    /// <summary>One source's checked plan: the entries to read, and the module state they go into.</summary>
+    private sealed record PretrainedLoad(nn.Module Module, FileStream Stream, TensorFileIndex Index, List<TensorEntry> Entries, Dictionary<string, Tensor> State);
+
+    /// <summary>Opens and checks the sources of this model's fields, then those of its <see cref="ICheckpointable"/> submodules.</summary>
+    private void PlanPretrainedLoads(List<PretrainedLoad> loads)
+    {
+        foreach (var field in fields.Where(f => f.Source is not null))
+        {
+            var module = field.Module ?? throw Unassigned(field);
+            var stream = OpenExisting(field.Source!, $"pretrained weights of {modelType}.{field.Name}");
+            var index = TensorFiles.Index(stream);
+            var load = new PretrainedLoad(module, stream, index, [], module.state_dict());
+            loads.Add(load);
+            var problems = new List<CheckpointProblem>();
+            var inFile = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var entry in index.Entries)
+            {
+                var key = field.KeyPrefix is null ? entry.Key
+                    : entry.Key.StartsWith(field.KeyPrefix, StringComparison.Ordinal) ? entry.Key[field.KeyPrefix.Length..]
+                    : null;
+                if (key is not null && inFile.Add(key) && Match(entry, key, load.State, problems))
+                {
+                    load.Entries.Add(entry with { Key = key });
+                }
+            }
+            AddMissing(load.State.Where(e => !inFile.Contains(e.Key)), problems);
+            ThrowIfAny(problems, index.Source, $"{modelType}.{field.Name}" + (field.KeyPrefix is null ? "" : $" (keys under '{field.KeyPrefix}')"));
+        }
+        foreach (var child in TopmostCheckpointableDescendants())
+        {
+            child.CheckpointPolicy.PlanPretrainedLoads(loads);
+        }
     }
 
     private bool IsPretrained(string key)
@@ -446,7 +482,8 @@ public sealed class CheckpointPolicy
         {
             throw new FileNotFoundException($"The {what} '{full}' does not exist.", full);
         }
-        return new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
+        // Sharing deletion lets a save replace the file while it is being read (Windows asks for that).
+        return new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, bufferSize: 1 << 16);
     }
 
     private InvalidOperationException Unassigned(PretrainedField field)

@@ -45,6 +45,12 @@ public interface ICheckpointable
     CheckpointLoadReport LoadCheckpoint(Stream stream, CheckpointLoadOptions? options = null);
 
     /// <summary>
+    /// The behaviour behind the other members. An enclosing model uses it to treat its submodules' pretrained parts as
+    /// its own (one check of every source before anything loads); the generated code implements it explicitly.
+    /// </summary>
+    CheckpointPolicy CheckpointPolicy { get; }
+
+    /// <summary>
     /// Loads every pretrained part that names a source (and those of <see cref="ICheckpointable"/>
     /// submodules), checking every key, shape and dtype, then freezes them.
     /// </summary>

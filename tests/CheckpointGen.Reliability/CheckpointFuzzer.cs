@@ -18,7 +18,7 @@ public sealed record FuzzReport(int Cases, int Loaded, int FormatErrors, int Mis
 
 /// <summary>
 /// Loads seeded mutations of a real checkpoint (bit flips, header bytes, digits of offsets and shapes, truncations,
-/// appended bytes, absurd header lengths, zeroed data): each load must succeed or throw one of the two documented
+/// appended bytes, absurd header lengths, zeroed data, JSON escapes): each load must succeed or throw one of the two documented
 /// exceptions, and a refused file must leave the model exactly as it was.
 /// </summary>
 public static class CheckpointFuzzer
@@ -84,7 +84,7 @@ public static class CheckpointFuzzer
     private static (byte[] Content, string Mutation) Mutate(byte[] original, int headerEnd, Random random)
     {
         var bytes = (byte[])original.Clone();
-        switch (random.Next(8))
+        switch (random.Next(9))
         {
             case 0:
                 var flips = random.Next(1, 5);
@@ -119,6 +119,11 @@ public static class CheckpointFuzzer
                 var count = random.Next(1, bytes.Length - start + 1);
                 Array.Clear(bytes, start, count);
                 return (bytes, $"{count} data bytes at {start} zeroed");
+            case 7:
+                // Escapes reach the JSON decoder's second stage: surrogates, controls, quotes.
+                var escapeAt = random.Next(9, headerEnd);
+                var escape = System.Text.Encoding.ASCII.GetBytes($"\\u{random.Next(0x10000):x4}");
+                return ([.. bytes[..escapeAt], .. escape, .. bytes[escapeAt..]], $"escape {System.Text.Encoding.ASCII.GetString(escape)} inserted at {escapeAt}");
             default:
                 var position = random.Next(8, headerEnd);
                 byte[] inserted = [(byte)('0' + random.Next(10))];

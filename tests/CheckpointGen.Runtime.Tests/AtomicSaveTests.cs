@@ -60,14 +60,20 @@ public sealed class AtomicSaveTests : IDisposable
         var path = folder.File("latest.safetensors");
         var abandoned = folder.File($".latest.safetensors.{Guid.NewGuid():N}.tmp");
         var inProgress = folder.File($".latest.safetensors.{Guid.NewGuid():N}.tmp");
-        File.WriteAllBytes(abandoned, [1, 2, 3]);
-        using var writer = new FileStream(inProgress, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+        var notOurs = new[] { folder.File(".latest.safetensors.my-notes.tmp"), folder.File($".latest.safetensors.best.{Guid.NewGuid():N}.tmp"), folder.File($".other.safetensors.{Guid.NewGuid():N}.tmp") };
+        foreach (var file in notOurs.Append(abandoned))
+        {
+            File.WriteAllBytes(file, [1, 2, 3]);
+        }
+        // Held as a save in progress holds its file.
+        using var writer = new FileStream(inProgress, FileMode.CreateNew, FileAccess.Write, FileShare.Delete);
         using var model = new ReliabilityModel();
 
         model.SaveCheckpoint(path);
 
         Assert.False(File.Exists(abandoned));
         Assert.True(File.Exists(inProgress));
+        Assert.All(notOurs, file => Assert.True(File.Exists(file), file));
     }
 
     /// <summary>Fails the way a full disk does, after a set number of bytes.</summary>

@@ -73,6 +73,21 @@ public sealed class PretrainedLoadingTests
     }
 
     [Fact]
+    public void A_bad_source_of_one_child_leaves_every_other_child_unchanged()
+    {
+        using var textEncoder = new Encoder(inputs: 8);
+        WeightFiles.WriteTorchSharp(Decoder.Source, textEncoder);
+        using var model = new Ensemble();
+        using var before = new ModelSnapshot(model);
+
+        var error = Assert.Throws<FileNotFoundException>(model.LoadPretrained);
+
+        Assert.Contains("Captioner.vae", error.Message);
+        before.AssertUnchanged(model);
+        Assert.False(Tensors.BitIdentical(textEncoder.state_dict()["input.weight"], model.Decoder.TextEncoder.state_dict()["input.weight"]));
+    }
+
+    [Fact]
     public void Safetensors_source_whose_header_starts_with_whitespace_and_has_null_metadata_is_read()
     {
         manual_seed(6);

@@ -21,6 +21,9 @@ internal static class Safetensors
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
+    /// <summary>More dimensions than any tensor has: bounds the work and the messages a header can cause.</summary>
+    private const int MaxRank = 64;
+
     /// <summary>The header cap of the reference implementation: no allocation is sized by an untrusted number beyond it.</summary>
     public const long MaxHeaderBytes = 100_000_000;
 
@@ -152,14 +155,37 @@ internal static class Safetensors
         {
             throw new CheckpointFormatException(source, $"the header length field says {headerLength} bytes, but only {total - 8} bytes follow it.");
         }
-        var header = new byte[headerLength];
-        read = stream.ReadAtLeast(header, header.Length, throwOnEndOfStream: false);
-        if (read < header.Length)
+        var header = ReadHeaderBytes(stream, (int)headerLength, out read);
+        if (read < (int)headerLength)
         {
             throw new CheckpointFormatException(source, $"the header length field says {headerLength} bytes, but the stream ends after {read}.");
         }
         var dataStart = 8 + (long)headerLength;
         return Parse(header, source, dataStart, length - dataStart);
+    }
+
+    /// <summary>
+    /// Reads the header in pieces, so that a stream of unknown length that claims a large header costs memory only
+    /// for the bytes it actually delivers.
+    /// </summary>
+    private static byte[] ReadHeaderBytes(Stream stream, int length, out int read)
+    {
+        var buffer = new byte[Math.Min(length, 1 << 20)];
+        read = 0;
+        while (read < length)
+        {
+            if (read == buffer.Length)
+            {
+                Array.Resize(ref buffer, (int)Math.Min(length, 2L * buffer.Length));
+            }
+            var count = stream.Read(buffer, read, buffer.Length - read);
+            if (count == 0)
+            {
+                break;
+            }
+            read += count;
+        }
+        return buffer;
     }
 
     private static TensorFileIndex Parse(byte[] header, string source, long dataStart, long? dataLength)
@@ -177,35 +203,48 @@ internal static class Safetensors
         }
         using (document)
         {
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            try
             {
-                throw new CheckpointFormatException(source, $"the header is a JSON {document.RootElement.ValueKind}, not an object.");
+                return ReadHeader(document.RootElement, source, dataStart, dataLength);
             }
-            var metadata = new Dictionary<string, string>();
-            var entries = new List<TensorEntry>();
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var property in document.RootElement.EnumerateObject())
+            catch (InvalidOperationException e)
             {
-                if (!seen.Add(property.Name))
-                {
-                    throw new CheckpointFormatException(source, $"the header names '{property.Name}' twice.");
-                }
-                if (property.Name == MetadataKey)
-                {
-                    // The reference reader takes null as "no metadata".
-                    if (property.Value.ValueKind != JsonValueKind.Null)
-                    {
-                        ReadMetadata(property.Value, source, metadata);
-                    }
-                }
-                else
-                {
-                    entries.Add(ReadEntry(property, source, dataStart));
-                }
+                // Escaped text that is not valid UTF-16 ("\ud800") fails only when a name or value is read.
+                throw new CheckpointFormatException(source, $"the header holds text that is not valid Unicode ({e.Message}).", e);
             }
-            CheckLayout(entries, source, dataStart, dataLength);
-            return new TensorFileIndex(source, entries, metadata, dataStart);
         }
+    }
+
+    private static TensorFileIndex ReadHeader(JsonElement root, string source, long dataStart, long? dataLength)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw new CheckpointFormatException(source, $"the header is a JSON {root.ValueKind}, not an object.");
+        }
+        var metadata = new Dictionary<string, string>();
+        var entries = new List<TensorEntry>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var property in root.EnumerateObject())
+        {
+            if (!seen.Add(property.Name))
+            {
+                throw new CheckpointFormatException(source, $"the header names '{property.Name}' twice.");
+            }
+            if (property.Name == MetadataKey)
+            {
+                // The reference reader takes null as "no metadata".
+                if (property.Value.ValueKind != JsonValueKind.Null)
+                {
+                    ReadMetadata(property.Value, source, metadata);
+                }
+            }
+            else
+            {
+                entries.Add(ReadEntry(property, source, dataStart));
+            }
+        }
+        CheckLayout(entries, source, dataStart, dataLength);
+        return new TensorFileIndex(source, entries, metadata, dataStart);
     }
 
     private static void ReadMetadata(JsonElement value, string source, Dictionary<string, string> metadata)
@@ -248,7 +287,7 @@ internal static class Safetensors
                     dtypeName = field.Value.GetString()!;
                     break;
                 case "shape" when shape is null:
-                    shape = ReadIntegers(field.Value) ?? throw Invalid("'shape' is not an array of non-negative integers.");
+                    shape = ReadIntegers(field.Value) ?? throw Invalid($"'shape' is not an array of at most {MaxRank} non-negative integers.");
                     break;
                 case "data_offsets" when offsets is null:
                     offsets = ReadIntegers(field.Value) is { Length: 2 } pair ? pair : throw Invalid("'data_offsets' is not a pair of non-negative integers.");
@@ -283,7 +322,7 @@ internal static class Safetensors
 
     private static long[]? ReadIntegers(JsonElement value)
     {
-        if (value.ValueKind != JsonValueKind.Array)
+        if (value.ValueKind != JsonValueKind.Array || value.GetArrayLength() > MaxRank)
         {
             return null;
         }

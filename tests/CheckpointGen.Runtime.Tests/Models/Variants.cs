@@ -175,3 +175,23 @@ public sealed partial class TiedHead : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x) => head.forward(embed.forward(x));
 }
+
+/// <summary>Two <see cref="ICheckpointable"/> children with sources of their own.</summary>
+public sealed partial class Ensemble : nn.Module<Tensor, Tensor>
+{
+    [Pretrained]
+    private readonly Linear adapter = nn.Linear(8, 8);
+
+    private readonly Decoder decoder = new();
+    private readonly Captioner captioner = new();
+
+    public Ensemble() : base(nameof(Ensemble))
+    {
+        RegisterComponents();
+        FreezePretrained();
+    }
+
+    public Decoder Decoder => decoder;
+
+    public override Tensor forward(Tensor x) => captioner.forward(x) + decoder.forward(adapter.forward(x)).narrow(1, 0, 4);
+}

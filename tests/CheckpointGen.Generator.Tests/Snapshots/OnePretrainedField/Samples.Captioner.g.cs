@@ -48,6 +48,10 @@ namespace Samples
         [global::System.CodeDom.Compiler.GeneratedCode("CheckpointGen", "0.1.0")]
         public void LoadPretrained() => __CheckpointPolicy().LoadPretrained();
 
+        /// <inheritdoc/>
+        [global::System.CodeDom.Compiler.GeneratedCode("CheckpointGen", "0.1.0")]
+        global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => __CheckpointPolicy();
+
         /// <summary>Sets the training mode; the pretrained parts stay in eval mode, since their BatchNorm statistics are never checkpointed and must not drift.</summary>
         [global::System.CodeDom.Compiler.GeneratedCode("CheckpointGen", "0.1.0")]
         public override void train(bool train = true)

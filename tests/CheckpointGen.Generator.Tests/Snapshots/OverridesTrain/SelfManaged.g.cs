@@ -45,4 +45,8 @@ partial class SelfManaged : global::CheckpointGen.ICheckpointable
     /// <inheritdoc/>
     [global::System.CodeDom.Compiler.GeneratedCode("CheckpointGen", "0.1.0")]
     public void LoadPretrained() => __CheckpointPolicy().LoadPretrained();
+
+    /// <inheritdoc/>
+    [global::System.CodeDom.Compiler.GeneratedCode("CheckpointGen", "0.1.0")]
+    global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => __CheckpointPolicy();
 }

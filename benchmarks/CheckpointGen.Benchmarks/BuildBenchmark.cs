@@ -1,0 +1,123 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text;
+
+namespace CheckpointGen.Benchmarks;
+
+/// <summary>
+/// What the generator and analyzers add to a build: a project of many [Pretrained] models built with and without them
+/// (the same sources; without them the generated members are not called), alternately, with the compiler server warm.
+/// </summary>
+public static class BuildBenchmark
+{
+    public static int Run(string folder, int types, int repetitions = 3)
+    {
+        WriteProject(folder, types);
+        var bin = AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar);
+        var torchSharp = typeof(TorchSharp.torch).Assembly.GetName().Version!.ToString(3);
+        Dotnet(folder, "restore", "Models.csproj", $"-p:TorchSharpVersion={torchSharp}");
+        var times = new Dictionary<bool, List<double>> { [false] = [], [true] = [] };
+        for (var repetition = 0; repetition <= repetitions; repetition++)
+        {
+            foreach (var with in new[] { false, true })
+            {
+                var clock = Stopwatch.StartNew();
+                Dotnet(folder, "build", "Models.csproj", "--no-restore", "--no-incremental", "-c", "Release",
+                    $"-p:WithCheckpointGen={with}", $"-p:CheckpointGenBin={bin}", $"-p:TorchSharpVersion={torchSharp}");
+                if (repetition > 0)
+                {
+                    times[with].Add(clock.Elapsed.TotalMilliseconds);
+                }
+            }
+        }
+        var without = times[false].Order().ElementAt(repetitions / 2);
+        var with_ = times[true].Order().ElementAt(repetitions / 2);
+        var ratio = with_ / without;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| build of {types} model types | without generator and analyzers | with | ratio | goal ≤ 1.10 |"));
+        Console.WriteLine("| --- | ---: | ---: | ---: | --- |");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| median of {repetitions} rebuilds | {without / 1000:F2} s | {with_ / 1000:F2} s | {ratio:F3} | {(ratio <= 1.10 ? "PASS" : "FAIL")} |"));
+        return ratio <= 1.10 ? 0 : 1;
+    }
+
+    private static void WriteProject(string folder, int types)
+    {
+        File.WriteAllText(Path.Combine(folder, "Models.csproj"), """
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <TargetFramework>net10.0</TargetFramework>
+                <Nullable>enable</Nullable>
+                <UseSharedCompilation>true</UseSharedCompilation>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="TorchSharp" Version="$(TorchSharpVersion)" />
+                <Reference Include="$(CheckpointGenBin)/CheckpointGen.dll" />
+              </ItemGroup>
+              <ItemGroup Condition="'$(WithCheckpointGen)' == 'true'">
+                <Analyzer Include="$(CheckpointGenBin)/CheckpointGen.Generator.dll" />
+                <Analyzer Include="$(CheckpointGenBin)/CheckpointGen.Analyzers.dll" />
+              </ItemGroup>
+              <PropertyGroup Condition="'$(WithCheckpointGen)' == 'true'">
+                <DefineConstants>$(DefineConstants);CHECKPOINTGEN</DefineConstants>
+              </PropertyGroup>
+            </Project>
+            """);
+        for (var file = 0; file * 10 < types; file++)
+        {
+            var text = new StringBuilder("""
+                using CheckpointGen;
+                using TorchSharp.Modules;
+                using static TorchSharp.torch;
+
+                namespace Models;
+
+                """);
+            foreach (var i in Enumerable.Range(file * 10, Math.Min(10, types - file * 10)))
+            {
+                text.Append(CultureInfo.InvariantCulture, $$"""
+
+                    public sealed partial class Model{{i}} : nn.Module<Tensor, Tensor>
+                    {
+                        [Pretrained("weights/model{{i}}.safetensors")]
+                        private readonly Linear encoder = nn.Linear(16, 16);
+                        private readonly Linear head = nn.Linear(16, 4);
+
+                        public Model{{i}}() : base("model{{i}}")
+                        {
+                            RegisterComponents();
+                    #if CHECKPOINTGEN
+                            FreezePretrained();
+                    #endif
+                        }
+
+                        public override Tensor forward(Tensor x) => head.forward(encoder.forward(x));
+
+                        public optim.Optimizer Optimizer() => optim.Adam(head.parameters(), lr: 0.001);
+                    }
+
+                    """);
+            }
+            File.WriteAllText(Path.Combine(folder, $"Models{file}.cs"), text.ToString());
+        }
+    }
+
+    private static void Dotnet(string folder, params string[] arguments)
+    {
+        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in arguments.Append("-nologo"))
+        {
+            start.ArgumentList.Add(argument);
+        }
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"dotnet {string.Join(' ', arguments)} failed:\n{output.Result}\n{error}");
+        }
+    }
+}

@@ -1,0 +1,137 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace CheckpointGen.Benchmarks;
+
+/// <summary>
+/// One table, one process: CheckpointGen's save and load beside TorchSharp's (whole model, and with the frozen keys
+/// skipped), TorchSharp.PyBridge's safetensors and a raw write and read of the same bytes, for frozen:trainable of 9:1
+/// and 27:1 with a 67 MB trainable part; then the goals, PASS or FAIL.
+/// </summary>
+public static class QuickBenchmark
+{
+    private const long Width = 4096;
+
+    private sealed record Config(int FrozenLayers, long TrainableBytes, Dictionary<string, double> Milliseconds, Dictionary<string, long> FileBytes, long? PeakExtraBytes);
+
+    private sealed record Goal(string Name, string Measured, bool Pass);
+
+    public static int Run(string folder, int repetitions)
+    {
+        var configs = new[] { 9, 27 }.Select(layers => Measure(layers, folder, repetitions)).ToArray();
+        PrintTable(configs);
+        var goals = Goals(configs);
+        Console.WriteLine();
+        Console.WriteLine("| goal | measured | result |");
+        Console.WriteLine("| --- | --- | --- |");
+        foreach (var goal in goals)
+        {
+            Console.WriteLine($"| {goal.Name} | {goal.Measured} | {(goal.Pass ? "PASS" : "FAIL")} |");
+        }
+        return goals.All(g => g.Pass) ? 0 : 1;
+    }
+
+    private static Config Measure(int frozenLayers, string folder, int repetitions)
+    {
+        manual_seed(0);
+        using var model = new BenchModel(frozenLayers, Width);
+        var skip = model.PretrainedKeys();
+        var trainable = RawBytes.Trainable(model);
+        string File(string name) => Path.Combine(folder, $"{frozenLayers}-{name}");
+
+#pragma warning disable CKPT020, CKPT021 // TorchSharp's own save and load are the baselines here.
+        var operations = new (string Name, string File, Action Run)[]
+        {
+            ("CheckpointGen SaveCheckpoint", File("checkpointgen.safetensors"), () => model.SaveCheckpoint(File("checkpointgen.safetensors"))),
+            ("raw write + flush", File("raw.bin"), () => RawBytes.Write(File("raw.bin"), trainable)),
+            ("TorchSharp save, skip frozen", File("torchsharp-skip.dat"), () => model.save(File("torchsharp-skip.dat"), skip)),
+            ("PyBridge save_safetensors", File("pybridge.safetensors"), () => model.save_safetensors(File("pybridge.safetensors"), skip)),
+            ("TorchSharp save, whole model", File("torchsharp-full.dat"), () => model.save(File("torchsharp-full.dat"))),
+            ("CheckpointGen LoadCheckpoint", File("checkpointgen.safetensors"), () => model.LoadCheckpoint(File("checkpointgen.safetensors"))),
+            ("raw read", File("raw.bin"), () => RawBytes.Read(File("raw.bin"), trainable)),
+            ("TorchSharp load, skip frozen", File("torchsharp-skip.dat"), () => model.load(File("torchsharp-skip.dat"), strict: false, skip)),
+            ("PyBridge load_safetensors", File("pybridge.safetensors"), () => model.load_safetensors(File("pybridge.safetensors"), strict: false, skip)),
+            ("TorchSharp load, whole model", File("torchsharp-full.dat"), () => model.load(File("torchsharp-full.dat"))),
+        };
+#pragma warning restore CKPT020, CKPT021
+
+        // Interleaved repetitions: a disturbance of the machine lands on every operation alike.
+        var times = operations.ToDictionary(o => o.Name, _ => new List<double>());
+        for (var repetition = 0; repetition <= repetitions; repetition++)
+        {
+            foreach (var (name, _, run) in operations)
+            {
+                var clock = Stopwatch.StartNew();
+                run();
+                if (repetition > 0)
+                {
+                    times[name].Add(clock.Elapsed.TotalMilliseconds);
+                }
+            }
+        }
+        var peak = PeakMemory.ExtraDuring(() => model.LoadCheckpoint(File("checkpointgen.safetensors")));
+        var bytes = operations.GroupBy(o => o.Name).ToDictionary(g => g.Key, g => new FileInfo(g.First().File).Length);
+        foreach (var file in Directory.GetFiles(folder))
+        {
+            System.IO.File.Delete(file);
+        }
+        return new Config(frozenLayers, model.TrainableBytes(), times.ToDictionary(t => t.Key, t => Median(t.Value)), bytes, peak);
+    }
+
+    private static void PrintTable(Config[] configs)
+    {
+        Console.WriteLine($"| frozen:trainable | operation | median time (ms) | file (MB) | time / CheckpointGen's |");
+        Console.WriteLine("| --- | --- | ---: | ---: | ---: |");
+        foreach (var config in configs)
+        {
+            foreach (var (name, milliseconds) in config.Milliseconds)
+            {
+                var ours = config.Milliseconds[name.Contains("load", StringComparison.OrdinalIgnoreCase) || name == "raw read" ? "CheckpointGen LoadCheckpoint" : "CheckpointGen SaveCheckpoint"];
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {config.FrozenLayers}:1 | {name} | {milliseconds:F1} | {config.FileBytes[name] / 1e6:F1} | {milliseconds / ours:F2} |"));
+            }
+        }
+    }
+
+    private static List<Goal> Goals(Config[] configs)
+    {
+        var goals = new List<Goal>();
+        foreach (var c in configs)
+        {
+            var t = c.Milliseconds;
+            var ratio = $"{c.FrozenLayers}:1";
+            var size = c.FileBytes["CheckpointGen SaveCheckpoint"];
+            var sizeLimit = c.TrainableBytes * 1.001 + 64 * 1024;
+            goals.Add(new($"{ratio} checkpoint bytes ≤ trainable bytes × 1.001 + 64 KiB", F($"{size:N0} ≤ {sizeLimit:N0}"), size <= sizeLimit));
+            goals.Add(Ratio($"{ratio} SaveCheckpoint ≤ 1.1 × raw write", t["CheckpointGen SaveCheckpoint"], t["raw write + flush"], 1.1));
+            goals.Add(Ratio($"{ratio} LoadCheckpoint ≤ 1.0 × TorchSharp load (frozen skipped)", t["CheckpointGen LoadCheckpoint"], t["TorchSharp load, skip frozen"], 1.0));
+            goals.Add(Ratio($"{ratio} LoadCheckpoint ≤ 1.2 × raw read", t["CheckpointGen LoadCheckpoint"], t["raw read"], 1.2));
+            goals.Add(Ratio($"{ratio} SaveCheckpoint faster than PyBridge save_safetensors", t["CheckpointGen SaveCheckpoint"], t["PyBridge save_safetensors"], 1.0, strict: true));
+            goals.Add(Ratio($"{ratio} LoadCheckpoint faster than PyBridge load_safetensors", t["CheckpointGen LoadCheckpoint"], t["PyBridge load_safetensors"], 1.0, strict: true));
+            var limit = c.TrainableBytes + 16L * 1024 * 1024;
+            goals.Add(c.PeakExtraBytes is { } peak
+                ? new($"{ratio} peak extra memory during LoadCheckpoint ≤ trainable bytes + 16 MiB", F($"{peak / 1e6:F1} MB ≤ {limit / 1e6:F1} MB"), peak <= limit)
+                : new($"{ratio} peak extra memory during LoadCheckpoint", "not measurable off Linux", false));
+        }
+        var (small, large) = (configs[0].Milliseconds, configs[^1].Milliseconds);
+        foreach (var operation in new[] { "CheckpointGen SaveCheckpoint", "CheckpointGen LoadCheckpoint" })
+        {
+            var change = Math.Abs(large[operation] - small[operation]) / small[operation];
+            goals.Add(new($"{operation}: tripling the frozen part changes the time by < 5 %", F($"{small[operation]:F1} → {large[operation]:F1} ms ({change:P1})"), change < 0.05));
+        }
+        return goals;
+    }
+
+    private static Goal Ratio(string name, double ours, double baseline, double limit, bool strict = false)
+        => new(name, F($"{ours:F1} / {baseline:F1} ms = {ours / baseline:F2}"), strict ? ours < baseline * limit : ours <= baseline * limit);
+
+    private static string F(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+
+    private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
+}
