@@ -1,6 +1,9 @@
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Runtime.InteropServices;
+using System.Text;
+using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
 namespace CheckpointGen.Benchmarks;
@@ -30,4 +33,42 @@ public static class RawBytes
     }
 
     public static List<Tensor> Trainable(BenchModel model) => model.TrainableStateDict().OrderBy(e => e.Key, System.StringComparer.Ordinal).Select(e => e.Value).ToList();
+}
+
+/// <summary>The other libraries' saves, made as durable as SaveCheckpoint's: written, then flushed to disk.</summary>
+public static class FlushedSaves
+{
+#pragma warning disable CKPT021 // TorchSharp's own save is the baseline.
+    public static void TorchSharp(string path, nn.Module model, IList<string>? skip = null)
+    {
+        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1 << 20);
+        using (var writer = new BinaryWriter(file, Encoding.UTF8, leaveOpen: true))
+        {
+            model.save(writer, skip);
+        }
+        file.Flush(flushToDisk: true);
+    }
+#pragma warning restore CKPT021
+
+    public static void PyBridge(string path, nn.Module model, IList<string> skip)
+    {
+        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1 << 20);
+        model.save_safetensors(file, skip, leaveOpen: true);
+        file.Flush(flushToDisk: true);
+    }
+}
+
+/// <summary>Lets the disk finish earlier writes (Linux, macOS), so that one operation's write-back does not slow the next one's flush.</summary>
+public static partial class Disk
+{
+    public static void Settle()
+    {
+        if (!System.OperatingSystem.IsWindows())
+        {
+            sync();
+        }
+    }
+
+    [LibraryImport("libc")]
+    private static partial void sync();
 }

@@ -41,6 +41,7 @@ internal static class TensorFiles
                 {
                     var tensor = empty(entry.Shape, entry.Dtype, CPU);
                     tensors.Add(entry.Key, tensor);
+                    StagingMemory.Prepare(tensor);
                     TensorBytes.Read(stream, tensor, checksum);
                 }
                 else
