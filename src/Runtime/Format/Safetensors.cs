@@ -55,14 +55,16 @@ internal static class Safetensors
         var entry = Encoding.UTF8.GetBytes($"\"{checksumKey}\":\"");
         var slot = header.AsSpan().IndexOf([.. entry, .. Encoding.UTF8.GetBytes(placeholder)]) + entry.Length;
         var start = stream.Position;
-        WriteFile(stream, header, tensors, checksum);
+        var hashing = new PipelinedHash(checksum);
+        WriteFile(stream, header, tensors, hashing);
+        hashing.Complete();
         var end = stream.Position;
         stream.Position = start + 8 + slot;
         stream.Write(Encoding.UTF8.GetBytes(CheckpointMetadata.FormatChecksum(checksum)));
         stream.Position = end;
     }
 
-    private static void WriteFile(Stream stream, byte[] header, IReadOnlyList<KeyValuePair<string, Tensor>> tensors, XxHash3? checksum)
+    private static void WriteFile(Stream stream, byte[] header, IReadOnlyList<KeyValuePair<string, Tensor>> tensors, PipelinedHash? checksum)
     {
         Span<byte> length = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);

@@ -21,7 +21,7 @@ internal static class TensorBytes
     private delegate void PieceAction(Span<byte> piece);
 
     /// <summary>Writes the tensor's bytes, appending them to <paramref name="checksum"/> when given.</summary>
-    public static void Write(Stream stream, Tensor tensor, XxHash3? checksum = null)
+    public static void Write(Stream stream, Tensor tensor, PipelinedHash? checksum = null)
     {
         var cpu = OnCpu(tensor, out var copied);
         try
@@ -36,13 +36,15 @@ internal static class TensorBytes
         {
             if (copied)
             {
+                // The copy's memory is about to go: its last piece must be hashed first.
+                checksum?.Complete();
                 cpu.Dispose();
             }
         }
     }
 
     /// <summary>Fills a contiguous CPU tensor from the stream, appending the bytes to <paramref name="checksum"/> when given.</summary>
-    public static void Read(Stream stream, Tensor tensor, XxHash3? checksum = null)
+    public static void Read(Stream stream, Tensor tensor, PipelinedHash? checksum = null)
         => ForEachPiece(tensor, piece =>
         {
             stream.ReadExactly(piece);

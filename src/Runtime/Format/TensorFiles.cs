@@ -32,6 +32,7 @@ internal static class TensorFiles
         var keys = wanted.Select(e => e.Key).ToHashSet(StringComparer.Ordinal);
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         var position = index.DataStart;
+        var hashing = checksum is null ? null : new PipelinedHash(checksum);
         try
         {
             foreach (var entry in (checksum is null ? wanted : index.Entries).OrderBy(e => e.Offset))
@@ -42,18 +43,27 @@ internal static class TensorFiles
                     var tensor = empty(entry.Shape, entry.Dtype, CPU);
                     tensors.Add(entry.Key, tensor);
                     StagingMemory.Prepare(tensor);
-                    TensorBytes.Read(stream, tensor, checksum);
+                    TensorBytes.Read(stream, tensor, hashing);
                 }
                 else
                 {
-                    Skip(stream, entry.ByteLength, checksum);
+                    Skip(stream, entry.ByteLength, hashing);
                 }
                 position += entry.ByteLength;
             }
+            hashing?.Complete();
             return tensors;
         }
         catch (Exception e)
         {
+            // No piece may still be hashed when its memory is freed.
+            try
+            {
+                hashing?.Complete();
+            }
+            catch (Exception)
+            {
+            }
             foreach (var tensor in tensors.Values)
             {
                 tensor.Dispose();
@@ -81,7 +91,7 @@ internal static class TensorFiles
     }
 
     /// <summary>Reads past <paramref name="count"/> bytes, hashing them when asked.</summary>
-    private static void Skip(Stream stream, long count, XxHash3? checksum)
+    private static void Skip(Stream stream, long count, PipelinedHash? checksum)
     {
         if (checksum is null && stream.CanSeek)
         {
@@ -92,7 +102,7 @@ internal static class TensorFiles
         for (var left = count; left > 0;)
         {
             var read = stream.ReadAtLeast(buffer.AsSpan(0, (int)Math.Min(buffer.Length, left)), 1);
-            checksum?.Append(buffer.AsSpan(0, read));
+            checksum?.AppendNow(buffer.AsSpan(0, read));
             left -= read;
         }
     }
