@@ -16,11 +16,14 @@ public sealed partial class BenchModel : nn.Module<Tensor, Tensor>
 
     public BenchModel(int frozenLayers, long width) : base(nameof(BenchModel))
     {
+        FrozenLayers = frozenLayers;
         frozen = nn.Sequential(Enumerable.Range(0, frozenLayers).Select(i => ($"layer{i}", (nn.Module<Tensor, Tensor>)nn.Linear(width, width))).ToArray());
         head = nn.Linear(width, width);
         RegisterComponents();
         FreezePretrained();
     }
+
+    public int FrozenLayers { get; }
 
     public override Tensor forward(Tensor x) => head.forward(frozen.forward(x));
 

@@ -24,66 +24,99 @@ public static class QuickBenchmark
 
     public static int Run(string folder, int repetitions)
     {
-        var configs = new[] { 9, 27 }.Select(layers => Measure(layers, folder, repetitions)).ToArray();
-        PrintTable(configs);
-        var goals = Goals(configs);
-        Console.WriteLine();
-        Console.WriteLine("| goal | measured | result |");
-        Console.WriteLine("| --- | --- | --- |");
-        foreach (var goal in goals)
-        {
-            Console.WriteLine($"| {goal.Name} | {goal.Measured} | {(goal.Pass ? "PASS" : "FAIL")} |");
-        }
-        return goals.All(g => g.Pass) ? 0 : 1;
-    }
-
-    private static Config Measure(int frozenLayers, string folder, int repetitions)
-    {
         manual_seed(0);
-        using var model = new BenchModel(frozenLayers, Width);
-        var skip = model.PretrainedKeys();
-        var trainable = RawBytes.Trainable(model);
-        string File(string name) => Path.Combine(folder, $"{frozenLayers}-{name}");
-
-#pragma warning disable CKPT020 // TorchSharp's own load is a baseline here.
-        // Every save is flushed to disk, as SaveCheckpoint's is; the whole-model rows are context, measured fewer times.
-        var operations = new (string Name, string File, int Repetitions, Action Run)[]
+        var models = new[] { 9, 27 }.Select(layers => new BenchModel(layers, Width)).ToArray();
+        try
         {
-            ("CheckpointGen SaveCheckpoint", File("checkpointgen.safetensors"), repetitions, () => model.SaveCheckpoint(File("checkpointgen.safetensors"))),
-            ("raw write + flush", File("raw.bin"), repetitions, () => RawBytes.Write(File("raw.bin"), trainable)),
-            ("TorchSharp save, frozen skipped, + flush", File("torchsharp-skip.dat"), repetitions, () => FlushedSaves.TorchSharp(File("torchsharp-skip.dat"), model, skip)),
-            ("PyBridge save_safetensors + flush", File("pybridge.safetensors"), repetitions, () => FlushedSaves.PyBridge(File("pybridge.safetensors"), model, skip)),
-            ("TorchSharp save, whole model, + flush", File("torchsharp-full.dat"), 2, () => FlushedSaves.TorchSharp(File("torchsharp-full.dat"), model)),
-            ("CheckpointGen LoadCheckpoint", File("checkpointgen.safetensors"), repetitions, () => model.LoadCheckpoint(File("checkpointgen.safetensors"))),
-            ("raw read", File("raw.bin"), repetitions, () => RawBytes.Read(File("raw.bin"), trainable)),
-            ("TorchSharp load, frozen skipped", File("torchsharp-skip.dat"), repetitions, () => model.load(File("torchsharp-skip.dat"), strict: false, skip)),
-            ("PyBridge load_safetensors", File("pybridge.safetensors"), repetitions, () => model.load_safetensors(File("pybridge.safetensors"), strict: false, skip)),
-            ("TorchSharp load, whole model", File("torchsharp-full.dat"), 2, () => model.load(File("torchsharp-full.dat"))),
-        };
-#pragma warning restore CKPT020
-
-        // Interleaved repetitions, each after the disk has settled: a disturbance lands on every operation alike.
-        var times = operations.ToDictionary(o => o.Name, _ => new List<double>());
-        for (var repetition = 0; repetition <= repetitions; repetition++)
-        {
-            foreach (var (name, _, count, run) in operations.Where(o => repetition <= o.Repetitions))
+            var configs = Measure(models, folder, repetitions);
+            PrintTable(configs);
+            var goals = Goals(configs);
+            Console.WriteLine();
+            Console.WriteLine("| goal | measured | result |");
+            Console.WriteLine("| --- | --- | --- |");
+            foreach (var goal in goals)
             {
-                Disk.Settle();
-                var clock = Stopwatch.StartNew();
-                run();
-                if (repetition > 0)
-                {
-                    times[name].Add(clock.Elapsed.TotalMilliseconds);
-                }
+                Console.WriteLine($"| {goal.Name} | {goal.Measured} | {(goal.Pass ? "PASS" : "FAIL")} |");
+            }
+            return goals.All(g => g.Pass) ? 0 : 1;
+        }
+        finally
+        {
+            foreach (var model in models)
+            {
+                model.Dispose();
             }
         }
-        var peak = PeakMemory.ExtraDuring(() => model.LoadCheckpoint(File("checkpointgen.safetensors")));
-        var bytes = operations.GroupBy(o => o.Name).ToDictionary(g => g.Key, g => new FileInfo(g.First().File).Length);
-        foreach (var file in Directory.GetFiles(folder))
+    }
+
+    private sealed record Operation(string Name, string File, bool Context, Action Run);
+
+    /// <summary>
+    /// Repetitions interleave every operation of every model, each after the disk has settled, so that a disturbance
+    /// lands on all alike. The whole-model rows are context, not goals: they run last, twice, since their gigabytes of
+    /// writes would disturb everything measured after them.
+    /// </summary>
+    private static Config[] Measure(BenchModel[] models, string folder, int repetitions)
+    {
+        var operations = models.ToDictionary(m => m, m => Operations(m, folder));
+        var times = operations.Values.SelectMany(o => o).ToDictionary(o => o, _ => new List<double>());
+        void Time(Operation operation, bool keep)
         {
-            System.IO.File.Delete(file);
+            // Each operation starts from the same state: no garbage or finalizers of the previous one pending, the disk idle.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            Disk.Settle();
+            var clock = Stopwatch.StartNew();
+            operation.Run();
+            if (keep)
+            {
+                times[operation].Add(clock.Elapsed.TotalMilliseconds);
+            }
         }
-        return new Config(frozenLayers, model.TrainableBytes(), times.ToDictionary(t => t.Key, t => Median(t.Value)), bytes, peak);
+        for (var repetition = 0; repetition <= repetitions; repetition++)
+        {
+            foreach (var operation in operations.Values.SelectMany(o => o).Where(o => !o.Context))
+            {
+                Time(operation, keep: repetition > 0);
+            }
+        }
+        var peaks = models.ToDictionary(m => m, m => PeakMemory.ExtraDuring(() => operations[m].First(o => o.Name == "CheckpointGen LoadCheckpoint").Run()));
+        for (var repetition = 0; repetition < 2; repetition++)
+        {
+            foreach (var operation in operations.Values.SelectMany(o => o).Where(o => o.Context))
+            {
+                Time(operation, keep: true);
+            }
+        }
+        return models.Select(m => new Config(
+            m.FrozenLayers,
+            m.TrainableBytes(),
+            operations[m].ToDictionary(o => o.Name, o => Median(times[o])),
+            operations[m].ToDictionary(o => o.Name, o => new FileInfo(o.File).Length),
+            peaks[m])).ToArray();
+    }
+
+    private static Operation[] Operations(BenchModel model, string folder)
+    {
+        var skip = model.PretrainedKeys();
+        var trainable = RawBytes.Trainable(model);
+        string File(string name) => Path.Combine(folder, $"{model.FrozenLayers}-{name}");
+#pragma warning disable CKPT020 // TorchSharp's own load is a baseline here.
+        // Every save is flushed to disk, as SaveCheckpoint's is.
+        return
+        [
+            new("CheckpointGen SaveCheckpoint", File("checkpointgen.safetensors"), false, () => model.SaveCheckpoint(File("checkpointgen.safetensors"))),
+            new("raw write + flush", File("raw.bin"), false, () => RawBytes.Write(File("raw.bin"), trainable)),
+            new("TorchSharp save, frozen skipped, + flush", File("torchsharp-skip.dat"), false, () => FlushedSaves.TorchSharp(File("torchsharp-skip.dat"), model, skip)),
+            new("PyBridge save_safetensors + flush", File("pybridge.safetensors"), false, () => FlushedSaves.PyBridge(File("pybridge.safetensors"), model, skip)),
+            new("CheckpointGen LoadCheckpoint", File("checkpointgen.safetensors"), false, () => model.LoadCheckpoint(File("checkpointgen.safetensors"))),
+            new("raw read", File("raw.bin"), false, () => RawBytes.Read(File("raw.bin"), trainable)),
+            new("TorchSharp load, frozen skipped", File("torchsharp-skip.dat"), false, () => model.load(File("torchsharp-skip.dat"), strict: false, skip)),
+            new("PyBridge load_safetensors", File("pybridge.safetensors"), false, () => model.load_safetensors(File("pybridge.safetensors"), strict: false, skip)),
+            new("TorchSharp save, whole model, + flush", File("torchsharp-full.dat"), true, () => FlushedSaves.TorchSharp(File("torchsharp-full.dat"), model)),
+            new("TorchSharp load, whole model", File("torchsharp-full.dat"), true, () => model.load(File("torchsharp-full.dat"))),
+        ];
+#pragma warning restore CKPT020
     }
 
     private static void PrintTable(Config[] configs)

@@ -99,11 +99,14 @@ public sealed class CheckpointPolicy
     public CheckpointLoadReport LoadCheckpoint(string path, CheckpointLoadOptions? options = null)
     {
         using var stream = OpenExisting(path, $"checkpoint of {modelType}");
-        return LoadCheckpoint(stream, options);
+        return Load(stream, options, mapFile: true);
     }
 
     /// <inheritdoc cref="ICheckpointable.LoadCheckpoint(Stream, CheckpointLoadOptions?)"/>
-    public CheckpointLoadReport LoadCheckpoint(Stream stream, CheckpointLoadOptions? options = null)
+    public CheckpointLoadReport LoadCheckpoint(Stream stream, CheckpointLoadOptions? options = null) => Load(stream, options, mapFile: false);
+
+    /// <summary>A file is mapped and copied from once; any other stream is read into staging memory first.</summary>
+    private CheckpointLoadReport Load(Stream stream, CheckpointLoadOptions? options, bool mapFile)
     {
         options ??= CheckpointLoadOptions.Default;
         var source = stream is FileStream file ? file.Name : $"<{stream.GetType().Name}>";
@@ -169,7 +172,9 @@ public sealed class CheckpointPolicy
         ThrowIfAny(problems, source, modelType);
 
         var checksum = options.VerifyChecksum ? RecordedChecksum(index) : null;
-        var bytes = CopyIntoModel(stream, origin, index, loaded, state, checksum);
+        var bytes = mapFile && stream is FileStream mappable
+            ? MappedCopy.Load(mappable, index, loaded, state, checksum)
+            : CopyIntoModel(stream, origin, index, loaded, state, checksum);
         return new CheckpointLoadReport
         {
             Source = source,

@@ -51,6 +51,24 @@ internal static class TensorBytes
             checksum?.Append(piece);
         });
 
+    /// <summary>Fills a tensor with the bytes at <paramref name="source"/>: straight into its memory when it is contiguous on the CPU.</summary>
+    public static unsafe void CopyInto(Tensor tensor, byte* source)
+    {
+        if (tensor.device_type == DeviceType.CPU && tensor.is_contiguous())
+        {
+            var offset = 0L;
+            ForEachPiece(tensor, piece =>
+            {
+                new ReadOnlySpan<byte>(source + offset, piece.Length).CopyTo(piece);
+                offset += piece.Length;
+            });
+            return;
+        }
+        using var staged = empty(tensor.shape, tensor.dtype, CPU);
+        CopyInto(staged, source);
+        tensor.copy_(staged);
+    }
+
     /// <summary>Appends the tensor's bytes to <paramref name="hash"/>, straight from its memory when it is contiguous on the CPU.</summary>
     public static void Hash(NonCryptographicHashAlgorithm hash, Tensor tensor)
     {
