@@ -13,8 +13,6 @@ public sealed partial class PretrainedGenerator
     {
         private const string Runtime = "global::CheckpointGen";
         private const string Policy = "__CheckpointPolicy()";
-        private static readonly string GeneratedCode =
-            $"[global::System.CodeDom.Compiler.GeneratedCode(\"CheckpointGen\", \"{typeof(Emitter).Assembly.GetName().Version.ToString(3)}\")]";
 
         public static string Emit(ModelType type)
         {
@@ -52,7 +50,6 @@ public sealed partial class PretrainedGenerator
         private static void WriteMembers(IndentedTextWriter writer, ModelType type)
         {
             writer.WriteLine("/// <summary>The checkpoint facts of this type: its <c>[Pretrained]</c> fields with their current values.</summary>");
-            writer.WriteLine(GeneratedCode);
             writer.WriteLine($"private {Runtime}.CheckpointPolicy {Policy} => new(");
             writer.Indent++;
             var arguments = new[] { "this", Literal(type.Declaration.DisplayName) }.Concat(type.Fields.Select(FieldArgument));
@@ -71,15 +68,13 @@ public sealed partial class PretrainedGenerator
 
             writer.WriteLineNoTabs(string.Empty);
             writer.WriteLine("/// <inheritdoc/>");
-            writer.WriteLine(GeneratedCode);
             writer.WriteLine($"{Runtime}.CheckpointPolicy {Runtime}.ICheckpointable.CheckpointPolicy => {Policy};");
 
             if (!type.Declaration.DeclaresTrain)
             {
                 writer.WriteLineNoTabs(string.Empty);
                 writer.WriteLine("/// <summary>Sets the training mode; the pretrained parts stay in eval mode, since their BatchNorm statistics are never checkpointed and must not drift.</summary>");
-                writer.WriteLine(GeneratedCode);
-                writer.WriteLine("public override void train(bool train = true)");
+                    writer.WriteLine("public override void train(bool train = true)");
                 OpenBlock(writer);
                 writer.WriteLine("base.train(train);");
                 writer.WriteLine($"{Policy}.KeepPretrainedInEval();");
@@ -98,7 +93,6 @@ public sealed partial class PretrainedGenerator
         {
             writer.WriteLineNoTabs(string.Empty);
             writer.WriteLine("/// <inheritdoc/>");
-            writer.WriteLine(GeneratedCode);
             writer.WriteLine($"public {signature} => {body};");
         }
 

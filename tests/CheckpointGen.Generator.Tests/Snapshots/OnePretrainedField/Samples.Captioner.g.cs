@@ -6,54 +6,42 @@ namespace Samples
     partial class Captioner : global::CheckpointGen.ICheckpointable
     {
         /// <summary>The checkpoint facts of this type: its <c>[Pretrained]</c> fields with their current values.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("CheckpointGen", "0.1.0")]
         private global::CheckpointGen.CheckpointPolicy __CheckpointPolicy() => new(
             this,
             "Samples.Captioner",
             new global::CheckpointGen.PretrainedField("vae", this.vae, Source: "weights/vae.safetensors"));
 
         /// <inheritdoc/>
-        [global::System.CodeDom.Compiler.GeneratedCode("CheckpointGen", "0.1.0")]
         public global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes => __CheckpointPolicy().PretrainedPrefixes;
 
         /// <inheritdoc/>
-        [global::System.CodeDom.Compiler.GeneratedCode("CheckpointGen", "0.1.0")]
         public void FreezePretrained() => __CheckpointPolicy().FreezePretrained();
 
         /// <inheritdoc/>
-        [global::System.CodeDom.Compiler.GeneratedCode("CheckpointGen", "0.1.0")]
         public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> TrainableParameters() => __CheckpointPolicy().TrainableParameters();
 
         /// <inheritdoc/>
-        [global::System.CodeDom.Compiler.GeneratedCode("CheckpointGen", "0.1.0")]
         public global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> TrainableStateDict() => __CheckpointPolicy().TrainableStateDict();
 
         /// <inheritdoc/>
-        [global::System.CodeDom.Compiler.GeneratedCode("CheckpointGen", "0.1.0")]
         public void SaveCheckpoint(string path) => __CheckpointPolicy().SaveCheckpoint(path);
 
         /// <inheritdoc/>
-        [global::System.CodeDom.Compiler.GeneratedCode("CheckpointGen", "0.1.0")]
         public void SaveCheckpoint(global::System.IO.Stream stream) => __CheckpointPolicy().SaveCheckpoint(stream);
 
         /// <inheritdoc/>
-        [global::System.CodeDom.Compiler.GeneratedCode("CheckpointGen", "0.1.0")]
         public global::CheckpointGen.CheckpointLoadReport LoadCheckpoint(string path, global::CheckpointGen.CheckpointLoadOptions? options = null) => __CheckpointPolicy().LoadCheckpoint(path, options);
 
         /// <inheritdoc/>
-        [global::System.CodeDom.Compiler.GeneratedCode("CheckpointGen", "0.1.0")]
         public global::CheckpointGen.CheckpointLoadReport LoadCheckpoint(global::System.IO.Stream stream, global::CheckpointGen.CheckpointLoadOptions? options = null) => __CheckpointPolicy().LoadCheckpoint(stream, options);
 
         /// <inheritdoc/>
-        [global::System.CodeDom.Compiler.GeneratedCode("CheckpointGen", "0.1.0")]
         public void LoadPretrained() => __CheckpointPolicy().LoadPretrained();
 
         /// <inheritdoc/>
-        [global::System.CodeDom.Compiler.GeneratedCode("CheckpointGen", "0.1.0")]
         global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => __CheckpointPolicy();
 
         /// <summary>Sets the training mode; the pretrained parts stay in eval mode, since their BatchNorm statistics are never checkpointed and must not drift.</summary>
-        [global::System.CodeDom.Compiler.GeneratedCode("CheckpointGen", "0.1.0")]
         public override void train(bool train = true)
         {
             base.train(train);
