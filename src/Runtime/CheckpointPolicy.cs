@@ -232,6 +232,12 @@ public sealed class CheckpointPolicy
         return checksum;
     }
 
+    /// <summary>
+    /// The folder relative <see cref="PretrainedAttribute.Source"/> paths resolve against when <c>LoadPretrained()</c> runs;
+    /// <see langword="null"/> (the default) means the current directory, as for any relative path in .NET.
+    /// </summary>
+    public static string? PretrainedBaseDirectory { get; set; }
+
     /// <inheritdoc cref="ICheckpointable.LoadPretrained"/>
     /// <remarks>
     /// Every source, of this model's fields and of every <see cref="ICheckpointable"/> submodule's, is opened, indexed and
@@ -244,21 +250,35 @@ public sealed class CheckpointPolicy
         try
         {
             PlanPretrainedLoads(loads);
-            foreach (var load in loads)
+            using (no_grad())
             {
-                CopyIntoModel(load.Stream, 0, load.Index, load.Entries, load.State,
-                    inspect: staged => PretrainedContent.Record(load.Module, CheckpointMetadata.ContentFingerprint(staged)));
+                foreach (var load in loads)
+                {
+                    if (load.File.Loaded is { } tensors)
+                    {
+                        load.Entries.ForEach(entry => load.State[entry.Key].copy_(tensors[load.FileKeys[entry]]));
+                    }
+                    else
+                    {
+                        CopyIntoModel(load.File.Stream!, 0, load.File.Index, load.Entries, load.State);
+                    }
+                }
+            }
+            // Once per load, from the weights now in memory: saving never has to read them.
+            foreach (var module in loads.Select(l => l.Module).Distinct(ReferenceEqualityComparer.Instance).Cast<nn.Module>())
+            {
+                PretrainedContent.Record(module, CheckpointMetadata.ContentFingerprint(module.state_dict()));
             }
         }
         finally
         {
-            loads.ForEach(load => load.Stream.Dispose());
+            loads.Select(l => l.File).Distinct().ToList().ForEach(file => file.Dispose());
         }
         FreezePretrained();
     }
 
-    /// <summary>One source's checked plan: the entries to read, and the module state they go into.</summary>
-    private sealed record PretrainedLoad(nn.Module Module, FileStream Stream, TensorFileIndex Index, List<TensorEntry> Entries, Dictionary<string, Tensor> State);
+    /// <summary>One file's checked plan: its entries, keyed as the module names them, and the module state they go into.</summary>
+    private sealed record PretrainedLoad(nn.Module Module, WeightFile File, List<TensorEntry> Entries, Dictionary<TensorEntry, string> FileKeys, Dictionary<string, Tensor> State);
 
     /// <summary>Opens and checks the sources of this model's fields, then those of its <see cref="ICheckpointable"/> submodules.</summary>
     private void PlanPretrainedLoads(List<PretrainedLoad> loads)
@@ -266,24 +286,30 @@ public sealed class CheckpointPolicy
         foreach (var field in fields.Where(f => f.Source is not null))
         {
             var module = field.Module ?? throw Unassigned(field);
-            var stream = OpenExisting(field.Source!, $"pretrained weights of {modelType}.{field.Name}");
-            var index = TensorFiles.Index(stream);
-            var load = new PretrainedLoad(module, stream, index, [], module.state_dict());
-            loads.Add(load);
+            var source = PretrainedBaseDirectory is null ? field.Source! : Path.Combine(PretrainedBaseDirectory, field.Source!);
+            var files = WeightSource.Open(source, path => OpenExisting(path, $"pretrained weights of {modelType}.{field.Name}"));
+            var state = module.state_dict();
             var problems = new List<CheckpointProblem>();
             var inFile = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var entry in index.Entries)
+            foreach (var file in files)
             {
-                var key = field.KeyPrefix is null ? entry.Key
-                    : entry.Key.StartsWith(field.KeyPrefix, StringComparison.Ordinal) ? entry.Key[field.KeyPrefix.Length..]
-                    : null;
-                if (key is not null && inFile.Add(key) && Match(entry, key, load.State, problems))
+                var load = new PretrainedLoad(module, file, [], new Dictionary<TensorEntry, string>(ReferenceEqualityComparer.Instance), state);
+                loads.Add(load);
+                foreach (var entry in file.Index.Entries)
                 {
-                    load.Entries.Add(entry with { Key = key });
+                    var key = field.KeyPrefix is null ? entry.Key
+                        : entry.Key.StartsWith(field.KeyPrefix, StringComparison.Ordinal) ? entry.Key[field.KeyPrefix.Length..]
+                        : null;
+                    if (key is not null && inFile.Add(key) && Match(entry, key, state, problems))
+                    {
+                        var renamed = entry with { Key = key };
+                        load.Entries.Add(renamed);
+                        load.FileKeys[renamed] = entry.Key;
+                    }
                 }
             }
-            AddMissing(load.State.Where(e => !inFile.Contains(e.Key)), problems);
-            ThrowIfAny(problems, index.Source, $"{modelType}.{field.Name}" + (field.KeyPrefix is null ? "" : $" (keys under '{field.KeyPrefix}')"));
+            AddMissing(state.Where(e => !inFile.Contains(e.Key)), problems);
+            ThrowIfAny(problems, files.Count == 1 ? files[0].Index.Source : Path.GetFullPath(source), $"{modelType}.{field.Name}" + (field.KeyPrefix is null ? "" : $" (keys under '{field.KeyPrefix}')"));
         }
         foreach (var child in TopmostCheckpointableDescendants())
         {
@@ -439,11 +465,10 @@ public sealed class CheckpointPolicy
 
     /// <summary>
     /// Reads every entry first, verifying the data against <paramref name="checksum"/> when given, then copies:
-    /// a read or a check that fails leaves the model untouched. <paramref name="inspect"/> sees the staged tensors before the copy.
+    /// a read or a check that fails leaves the model untouched.
     /// </summary>
     private static long CopyIntoModel(
-        Stream stream, long origin, TensorFileIndex index, List<TensorEntry> entries, Dictionary<string, Tensor> state,
-        string? checksum = null, Action<Dictionary<string, Tensor>>? inspect = null)
+        Stream stream, long origin, TensorFileIndex index, List<TensorEntry> entries, Dictionary<string, Tensor> state, string? checksum = null)
     {
         var hash = checksum is null ? null : new XxHash3();
         var staged = TensorFiles.Read(stream, origin, index, entries, hash);
@@ -453,7 +478,6 @@ public sealed class CheckpointPolicy
             {
                 throw new CheckpointFormatException(index.Source, $"its data does not match the checksum recorded at save (recorded {checksum}, read {actual}): the file is damaged.");
             }
-            inspect?.Invoke(staged);
             using var noGrad = no_grad();
             foreach (var (key, tensor) in staged)
             {

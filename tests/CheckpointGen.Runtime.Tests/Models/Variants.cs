@@ -195,3 +195,45 @@ public sealed partial class Ensemble : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x) => captioner.forward(x) + decoder.forward(adapter.forward(x)).narrow(1, 0, 4);
 }
+
+/// <summary>Its encoder comes from a state dict written by PyTorch itself.</summary>
+public sealed partial class PyTorchCaptioner : nn.Module<Tensor, Tensor>
+{
+    public const string Source = "PyTorch/encoder.pt";
+
+    [Pretrained(Source)]
+    private readonly Encoder encoder = new();
+
+    private readonly Linear head = nn.Linear(8, 2);
+
+    public PyTorchCaptioner() : base(nameof(PyTorchCaptioner))
+    {
+        RegisterComponents();
+        FreezePretrained();
+    }
+
+    public Encoder Encoder => encoder;
+
+    public override Tensor forward(Tensor x) => head.forward(encoder.forward(x));
+}
+
+/// <summary>Its encoder comes from a Hugging Face style sharded checkpoint.</summary>
+public sealed partial class ShardedCaptioner : nn.Module<Tensor, Tensor>
+{
+    public const string Source = "test-weights/sharded/model.safetensors.index.json";
+
+    [Pretrained(Source, KeyPrefix = "encoder.")]
+    private readonly Encoder encoder = new();
+
+    private readonly Linear head = nn.Linear(8, 2);
+
+    public ShardedCaptioner() : base(nameof(ShardedCaptioner))
+    {
+        RegisterComponents();
+        FreezePretrained();
+    }
+
+    public Encoder Encoder => encoder;
+
+    public override Tensor forward(Tensor x) => head.forward(encoder.forward(x));
+}

@@ -1,0 +1,131 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace CheckpointGen.Format;
+
+/// <summary>
+/// One file of pretrained weights, indexed so that its keys, dtypes and shapes can be checked before anything is
+/// copied. <see cref="Loaded"/> holds the tensors of formats that cannot be read lazily (PyTorch pickles).
+/// </summary>
+internal sealed record WeightFile(FileStream? Stream, TensorFileIndex Index, Dictionary<string, Tensor>? Loaded) : IDisposable
+{
+    public void Dispose()
+    {
+        Stream?.Dispose();
+        foreach (var tensor in Loaded?.Values ?? Enumerable.Empty<Tensor>())
+        {
+            tensor.Dispose();
+        }
+    }
+}
+
+/// <summary>Opens pretrained weights in every format users have them in.</summary>
+internal static class WeightSource
+{
+    private const string ShardIndexSuffix = ".index.json";
+
+    /// <summary>
+    /// The files of a source: a safetensors file, a file of TorchSharp's <c>Module.save</c>, a PyTorch <c>.pt</c>/<c>.bin</c>
+    /// state dict (zip format, read by TorchSharp.PyBridge's unpickler, which executes nothing), or a Hugging Face sharded
+    /// index (<c>model.safetensors.index.json</c>) and its shards.
+    /// </summary>
+    public static List<WeightFile> Open(string path, Func<string, FileStream> open)
+    {
+        var files = new List<WeightFile>();
+        try
+        {
+            if (path.EndsWith(ShardIndexSuffix, StringComparison.OrdinalIgnoreCase))
+            {
+                OpenShards(path, open, files);
+            }
+            else
+            {
+                files.Add(OpenFile(open(path)));
+            }
+            return files;
+        }
+        catch
+        {
+            files.ForEach(file => file.Dispose());
+            throw;
+        }
+    }
+
+    private static WeightFile OpenFile(FileStream stream)
+    {
+        Span<byte> start = stackalloc byte[4];
+        var read = stream.ReadAtLeast(start, start.Length, throwOnEndOfStream: false);
+        stream.Position = 0;
+        // A zip archive ("PK\x03\x04") is what torch.save writes since PyTorch 1.6.
+        return read == 4 && start.SequenceEqual("PK\u0003\u0004"u8) ? OpenPickle(stream) : new WeightFile(stream, TensorFiles.Index(stream), null);
+    }
+
+    private static WeightFile OpenPickle(FileStream stream)
+    {
+        Hashtable table;
+        try
+        {
+            table = PyTorchUnpickler.UnpickleStateDict(stream, leaveOpen: true);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            stream.Dispose();
+            throw new CheckpointFormatException(stream.Name, $"it is a zip archive but not a PyTorch state dict that can be read ({e.GetType().Name}: {e.Message}).", e);
+        }
+        var loaded = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (DictionaryEntry item in table)
+        {
+            if (item.Key is string key && item.Value is Tensor tensor)
+            {
+                loaded[key] = tensor;
+            }
+        }
+        var entries = loaded.Select(e => new TensorEntry(e.Key, e.Value.dtype, e.Value.shape, 0, e.Value.numel() * e.Value.element_size())).ToList();
+        stream.Dispose();
+        return new WeightFile(null, new TensorFileIndex(stream.Name, entries, new Dictionary<string, string>(), 0), loaded);
+    }
+
+    /// <summary>
+    /// A sharded checkpoint: the index maps each key to a shard in the same folder. Shard names are file names only;
+    /// the index never leads outside its folder.
+    /// </summary>
+    private static void OpenShards(string indexPath, Func<string, FileStream> open, List<WeightFile> files)
+    {
+        Dictionary<string, string> weightMap;
+        using (var stream = open(indexPath))
+        {
+            try
+            {
+                using var document = JsonDocument.Parse(stream);
+                weightMap = document.RootElement.GetProperty("weight_map").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!, StringComparer.Ordinal);
+            }
+            catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+            {
+                throw new CheckpointFormatException(stream.Name, $"it is not a sharded checkpoint index with a 'weight_map' of keys to shard files ({e.Message}).", e);
+            }
+        }
+        var folder = Path.GetDirectoryName(Path.GetFullPath(indexPath))!;
+        foreach (var shard in weightMap.Values.Distinct(StringComparer.Ordinal))
+        {
+            if (shard.Length == 0 || shard != Path.GetFileName(shard) || shard is "." or "..")
+            {
+                throw new CheckpointFormatException(Path.GetFullPath(indexPath), $"its weight_map names the shard '{shard}', which is not a file name in the index's folder.");
+            }
+            var file = OpenFile(open(Path.Combine(folder, shard)));
+            files.Add(file);
+            var mapped = weightMap.Where(e => e.Value == shard).Select(e => e.Key).ToHashSet(StringComparer.Ordinal);
+            var held = file.Index.Entries.Select(e => e.Key).ToHashSet(StringComparer.Ordinal);
+            if (!mapped.SetEquals(held))
+            {
+                var difference = mapped.Except(held).Select(k => $"'{k}' is mapped to it but missing").Concat(held.Except(mapped).Select(k => $"'{k}' is in it but mapped elsewhere")).First();
+                throw new CheckpointFormatException(file.Index.Source, $"it does not match its index '{Path.GetFullPath(indexPath)}': {difference}.");
+            }
+        }
+    }
+}
