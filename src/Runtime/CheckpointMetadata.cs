@@ -76,4 +76,47 @@ public static class CheckpointMetadata
         }
         return "structure-sha256:" + System.Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString()))).ToLowerInvariant();
     }
+
+    /// <summary>
+    /// A file that CheckpointGen wrote always carries its checksum and a fingerprint per excluded part; one without
+    /// them has a damaged header, and the checks they enable must not silently fall away.
+    /// </summary>
+    internal static void RequireCheckpointGenEntries(TensorFileIndex index)
+    {
+        if (!index.Metadata.ContainsKey(Version))
+        {
+            return;
+        }
+        string[]? excluded = null;
+        try
+        {
+            excluded = index.Metadata.TryGetValue(Excluded, out var json) ? System.Text.Json.JsonSerializer.Deserialize<string[]>(json) : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+        }
+        var missing = new[] { Checksum }
+            .Concat((excluded ?? []).Select(prefix => FingerprintPrefix + prefix))
+            .Where(key => !index.Metadata.ContainsKey(key))
+            .ToArray();
+        if (excluded is null || excluded.Any(prefix => prefix is null) || missing.Length > 0)
+        {
+            var problem = excluded is null || excluded.Any(prefix => prefix is null) ? $"'{Excluded}' is missing or not a JSON array of strings" : $"it lacks {string.Join(", ", missing.Select(k => $"'{k}'"))}";
+            throw new CheckpointFormatException(index.Source, $"its metadata says CheckpointGen wrote it, but {problem}: the header is damaged.");
+        }
+    }
+
+    internal static string? RecordedChecksum(TensorFileIndex index)
+    {
+        if (!index.Metadata.TryGetValue(Checksum, out var checksum))
+        {
+            return null;
+        }
+        var digits = checksum.StartsWith(ChecksumAlgorithm, System.StringComparison.Ordinal) ? checksum[ChecksumAlgorithm.Length..] : "";
+        if (digits.Length != 16 || !digits.All(char.IsAsciiHexDigitLower))
+        {
+            throw new CheckpointFormatException(index.Source, $"'{Checksum}' is '{checksum}', not {ChecksumAlgorithm} and 16 lowercase hex digits.");
+        }
+        return checksum;
+    }
 }

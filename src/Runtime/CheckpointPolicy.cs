@@ -112,7 +112,7 @@ public sealed class CheckpointPolicy
         var source = stream is FileStream file ? file.Name : $"<{stream.GetType().Name}>";
         var origin = stream.CanSeek ? stream.Position : 0;
         var index = Safetensors.ReadIndex(stream, source, stream.CanSeek ? stream.Length - origin : null);
-        RequireCheckpointGenEntries(index);
+        CheckpointMetadata.RequireCheckpointGenEntries(index);
 
         var state = model.state_dict();
         var problems = new List<CheckpointProblem>();
@@ -171,7 +171,7 @@ public sealed class CheckpointPolicy
         }
         ThrowIfAny(problems, source, modelType);
 
-        var checksum = options.VerifyChecksum ? RecordedChecksum(index) : null;
+        var checksum = options.VerifyChecksum ? CheckpointMetadata.RecordedChecksum(index) : null;
         var bytes = mapFile && stream is FileStream mappable
             ? MappedCopy.Load(mappable, index, loaded, state, checksum)
             : CopyIntoModel(stream, origin, index, loaded, state, checksum);
@@ -187,49 +187,6 @@ public sealed class CheckpointPolicy
             SavedModelType = index.Metadata.GetValueOrDefault(CheckpointMetadata.Model),
             BytesLoaded = bytes,
         };
-    }
-
-    /// <summary>
-    /// A file that CheckpointGen wrote always carries its checksum and a fingerprint per excluded part; one without
-    /// them has a damaged header, and the checks they enable must not silently fall away.
-    /// </summary>
-    private static void RequireCheckpointGenEntries(TensorFileIndex index)
-    {
-        if (!index.Metadata.ContainsKey(CheckpointMetadata.Version))
-        {
-            return;
-        }
-        string[]? excluded = null;
-        try
-        {
-            excluded = index.Metadata.TryGetValue(CheckpointMetadata.Excluded, out var json) ? System.Text.Json.JsonSerializer.Deserialize<string[]>(json) : null;
-        }
-        catch (System.Text.Json.JsonException)
-        {
-        }
-        var missing = new[] { CheckpointMetadata.Checksum }
-            .Concat((excluded ?? []).Select(prefix => CheckpointMetadata.FingerprintPrefix + prefix))
-            .Where(key => !index.Metadata.ContainsKey(key))
-            .ToArray();
-        if (excluded is null || excluded.Any(prefix => prefix is null) || missing.Length > 0)
-        {
-            var problem = excluded is null || excluded.Any(prefix => prefix is null) ? $"'{CheckpointMetadata.Excluded}' is missing or not a JSON array of strings" : $"it lacks {string.Join(", ", missing.Select(k => $"'{k}'"))}";
-            throw new CheckpointFormatException(index.Source, $"its metadata says CheckpointGen wrote it, but {problem}: the header is damaged.");
-        }
-    }
-
-    private static string? RecordedChecksum(TensorFileIndex index)
-    {
-        if (!index.Metadata.TryGetValue(CheckpointMetadata.Checksum, out var checksum))
-        {
-            return null;
-        }
-        var digits = checksum.StartsWith(CheckpointMetadata.ChecksumAlgorithm, StringComparison.Ordinal) ? checksum[CheckpointMetadata.ChecksumAlgorithm.Length..] : "";
-        if (digits.Length != 16 || !digits.All(char.IsAsciiHexDigitLower))
-        {
-            throw new CheckpointFormatException(index.Source, $"'{CheckpointMetadata.Checksum}' is '{checksum}', not {CheckpointMetadata.ChecksumAlgorithm} and 16 lowercase hex digits.");
-        }
-        return checksum;
     }
 
     /// <summary>

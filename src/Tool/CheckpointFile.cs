@@ -1,0 +1,96 @@
+using System;
+using System.Buffers.Binary;
+using System.Collections.Generic;
+using System.IO;
+using System.IO.Hashing;
+using CheckpointGen.Format;
+using static TorchSharp.torch;
+
+namespace CheckpointGen.Tool;
+
+/// <summary>A checkpoint file opened for reading: its validated header and, on request, its tensors' values.</summary>
+internal sealed class CheckpointFile : IDisposable
+{
+    private readonly FileStream stream;
+
+    private CheckpointFile(FileStream stream, TensorFileIndex index)
+    {
+        this.stream = stream;
+        Index = index;
+    }
+
+    public TensorFileIndex Index { get; }
+
+    public string Path => stream.Name;
+
+    /// <summary>Opens and validates the header, with the library's own checks and errors.</summary>
+    public static CheckpointFile Open(string path)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        if (!File.Exists(full))
+        {
+            throw new FileNotFoundException($"The checkpoint '{full}' does not exist.", full);
+        }
+        var stream = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 16);
+        try
+        {
+            var index = Safetensors.ReadIndex(stream, full, stream.Length);
+            CheckpointMetadata.RequireCheckpointGenEntries(index);
+            return new CheckpointFile(stream, index);
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The checksum the file records, or <see langword="null"/> (a file CheckpointGen did not write).</summary>
+    public string? RecordedChecksum => CheckpointMetadata.RecordedChecksum(Index);
+
+    /// <summary>The checksum of the data as it is on disk now.</summary>
+    public string ActualChecksum()
+    {
+        var hash = new XxHash3();
+        var buffer = new byte[1 << 20];
+        stream.Position = Index.DataStart;
+        int read;
+        while ((read = stream.Read(buffer)) > 0)
+        {
+            hash.Append(buffer.AsSpan(0, read));
+        }
+        return CheckpointMetadata.FormatChecksum(hash);
+    }
+
+    /// <summary>The tensor's elements as doubles, for comparing values across dtypes.</summary>
+    public double[] Values(TensorEntry entry)
+    {
+        var bytes = new byte[entry.ByteLength];
+        stream.Position = entry.Offset;
+        stream.ReadExactly(bytes);
+        var size = Dtypes.SizeOf(entry.Dtype);
+        var values = new double[bytes.Length / Math.Max(1, size)];
+        for (var i = 0; i < values.Length; i++)
+        {
+            var element = bytes.AsSpan(i * size, size);
+            values[i] = entry.Dtype switch
+            {
+                ScalarType.Float32 => BinaryPrimitives.ReadSingleLittleEndian(element),
+                ScalarType.Float64 => BinaryPrimitives.ReadDoubleLittleEndian(element),
+                ScalarType.Float16 => (double)BinaryPrimitives.ReadHalfLittleEndian(element),
+                ScalarType.BFloat16 => BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(element) << 16),
+                ScalarType.Int64 => BinaryPrimitives.ReadInt64LittleEndian(element),
+                ScalarType.Int32 => BinaryPrimitives.ReadInt32LittleEndian(element),
+                ScalarType.Int16 => BinaryPrimitives.ReadInt16LittleEndian(element),
+                ScalarType.Int8 => (sbyte)element[0],
+                ScalarType.Byte or ScalarType.Bool => element[0],
+                _ => double.NaN,
+            };
+        }
+        return values;
+    }
+
+    public IReadOnlyDictionary<string, string> Metadata => Index.Metadata;
+
+    public void Dispose() => stream.Dispose();
+}
