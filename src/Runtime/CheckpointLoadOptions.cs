@@ -1,3 +1,5 @@
+using System;
+
 namespace CheckpointGen;
 
 /// <summary>How <see cref="ICheckpointable.LoadCheckpoint(string, CheckpointLoadOptions?)"/> treats what is not strictly expected.</summary>
@@ -23,4 +25,7 @@ public sealed record CheckpointLoadOptions
     /// damaged file. It costs one hash pass over the bytes read (xxHash3, far faster than the disk). Default: <see langword="true"/>.
     /// </summary>
     public bool VerifyChecksum { get; init; } = true;
+
+    /// <summary>Told how many tensor bytes have been loaded, every few megabytes; for a progress bar on large checkpoints.</summary>
+    public IProgress<CheckpointProgress>? Progress { get; init; }
 }

@@ -69,10 +69,15 @@ public sealed class CheckpointPolicy
         => model.state_dict().Where(e => !IsPretrained(e.Key)).ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
 
     /// <inheritdoc cref="ICheckpointable.SaveCheckpoint(string)"/>
-    public void SaveCheckpoint(string path) => AtomicFile.Write(path, SaveCheckpoint);
+    public void SaveCheckpoint(string path) => SaveCheckpoint(path, progress: null);
+
+    /// <inheritdoc cref="ICheckpointable.SaveCheckpoint(string, IProgress{CheckpointProgress})"/>
+    public void SaveCheckpoint(string path, IProgress<CheckpointProgress>? progress) => AtomicFile.Write(path, stream => SaveCheckpoint(stream, progress));
 
     /// <inheritdoc cref="ICheckpointable.SaveCheckpoint(Stream)"/>
-    public void SaveCheckpoint(Stream stream)
+    public void SaveCheckpoint(Stream stream) => SaveCheckpoint(stream, progress: null);
+
+    private void SaveCheckpoint(Stream stream, IProgress<CheckpointProgress>? progress)
     {
         var state = model.state_dict();
         var metadata = new Dictionary<string, string>
@@ -92,7 +97,7 @@ public sealed class CheckpointPolicy
         }
 
         var trainable = state.Where(e => !IsPretrained(e.Key)).OrderBy(e => e.Key, StringComparer.Ordinal).ToList();
-        Safetensors.Write(stream, trainable, metadata, checksumKey: CheckpointMetadata.Checksum);
+        Safetensors.Write(stream, trainable, metadata, CheckpointMetadata.Checksum, ProgressCounter.For(progress, trainable.Sum(e => e.Value.numel() * e.Value.element_size())));
     }
 
     /// <inheritdoc cref="ICheckpointable.LoadCheckpoint(string, CheckpointLoadOptions?)"/>
@@ -172,9 +177,10 @@ public sealed class CheckpointPolicy
         ThrowIfAny(problems, source, modelType);
 
         var checksum = options.VerifyChecksum ? CheckpointMetadata.RecordedChecksum(index) : null;
+        var progress = ProgressCounter.For(options.Progress, loaded.Sum(e => e.ByteLength));
         var bytes = mapFile && stream is FileStream mappable
-            ? MappedCopy.Load(mappable, index, loaded, state, checksum)
-            : CopyIntoModel(stream, origin, index, loaded, state, checksum);
+            ? MappedCopy.Load(mappable, index, loaded, state, checksum, progress)
+            : CopyIntoModel(stream, origin, index, loaded, state, checksum, progress);
         return new CheckpointLoadReport
         {
             Source = source,
@@ -425,10 +431,11 @@ public sealed class CheckpointPolicy
     /// a read or a check that fails leaves the model untouched.
     /// </summary>
     private static long CopyIntoModel(
-        Stream stream, long origin, TensorFileIndex index, List<TensorEntry> entries, Dictionary<string, Tensor> state, string? checksum = null)
+        Stream stream, long origin, TensorFileIndex index, List<TensorEntry> entries, Dictionary<string, Tensor> state,
+        string? checksum = null, ProgressCounter? progress = null)
     {
         var hash = checksum is null ? null : new XxHash3();
-        var staged = TensorFiles.Read(stream, origin, index, entries, hash);
+        var staged = TensorFiles.Read(stream, origin, index, entries, hash, progress);
         try
         {
             if (hash is not null && CheckpointMetadata.FormatChecksum(hash) is var actual && actual != checksum)

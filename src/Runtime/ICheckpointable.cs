@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.IO;
 using static TorchSharp.torch;
@@ -29,6 +30,11 @@ public interface ICheckpointable
 
     /// <summary>Writes the trainable state to <paramref name="path"/> atomically: the previous file survives any failure.</summary>
     void SaveCheckpoint(string path);
+
+    /// <inheritdoc cref="SaveCheckpoint(string)"/>
+    /// <param name="path">The checkpoint file.</param>
+    /// <param name="progress">Told how many tensor bytes have been written, every few megabytes.</param>
+    void SaveCheckpoint(string path, IProgress<CheckpointProgress>? progress);
 
     /// <summary>Writes the trainable state to <paramref name="stream"/>.</summary>
     void SaveCheckpoint(Stream stream);

@@ -48,8 +48,11 @@ internal sealed class CheckpointFile : IDisposable
     /// <summary>The checksum the file records, or <see langword="null"/> (a file CheckpointGen did not write).</summary>
     public string? RecordedChecksum => CheckpointMetadata.RecordedChecksum(Index);
 
-    /// <summary>The checksum of the data as it is on disk now.</summary>
-    public string ActualChecksum()
+    /// <summary>Bytes of tensor data in the file.</summary>
+    public long DataBytes => stream.Length - Index.DataStart;
+
+    /// <summary>The checksum of the data as it is on disk now; <paramref name="advanced"/> hears of every megabyte hashed.</summary>
+    public string ActualChecksum(Action<long>? advanced = null)
     {
         var hash = new XxHash3();
         var buffer = new byte[1 << 20];
@@ -58,6 +61,7 @@ internal sealed class CheckpointFile : IDisposable
         while ((read = stream.Read(buffer)) > 0)
         {
             hash.Append(buffer.AsSpan(0, read));
+            advanced?.Invoke(read);
         }
         return CheckpointMetadata.FormatChecksum(hash);
     }

@@ -70,7 +70,7 @@ static int Verify(string path)
         AnsiConsole.MarkupLineInterpolated(CultureInfo.InvariantCulture, $"{checkpoint.Path}: the header is valid; the file records no checksum, so its data cannot be verified.");
         return 0;
     }
-    var actual = checkpoint.ActualChecksum();
+    var actual = WithProgress(checkpoint, "verifying");
     if (actual != recorded)
     {
         AnsiConsole.MarkupLineInterpolated(CultureInfo.InvariantCulture, $"[red]error:[/] '{checkpoint.Path}' is not a valid checkpoint: its data does not match the checksum recorded at save (recorded {recorded}, read {actual}): the file is damaged.");
@@ -129,9 +129,25 @@ static int Diff(string pathA, string pathB)
     return 1;
 }
 
+// A progress bar for files large enough to wait for.
+static string WithProgress(CheckpointFile checkpoint, string what)
+{
+    if (checkpoint.DataBytes < 64L << 20 || Console.IsOutputRedirected)
+    {
+        return checkpoint.ActualChecksum();
+    }
+    var checksum = "";
+    AnsiConsole.Progress().Start(context =>
+    {
+        var task = context.AddTask(what, maxValue: checkpoint.DataBytes);
+        checksum = checkpoint.ActualChecksum(bytes => task.Increment(bytes));
+    });
+    return checksum;
+}
+
 static string Entry(System.Collections.Generic.IReadOnlyDictionary<string, string> metadata, string key, string otherwise)
     => metadata.TryGetValue(key, out var value) ? value : otherwise;
 
 static string ChecksumStatus(CheckpointFile checkpoint)
     => checkpoint.RecordedChecksum is not { } recorded ? "not recorded"
-        : checkpoint.ActualChecksum() == recorded ? $"{recorded}, verified" : $"{recorded}, [red]DOES NOT MATCH the data[/]";
+        : WithProgress(checkpoint, "hashing") == recorded ? $"{recorded}, verified" : $"{recorded}, [red]DOES NOT MATCH the data[/]";

@@ -18,7 +18,7 @@ internal static unsafe partial class MappedCopy
     private const int MadvisePopulateRead = 22;
 
     /// <summary>Verifies the data section against <paramref name="checksum"/> when given, then copies <paramref name="entries"/> into <paramref name="state"/>.</summary>
-    public static long Load(FileStream file, TensorFileIndex index, IReadOnlyList<TensorEntry> entries, Dictionary<string, Tensor> state, string? checksum)
+    public static long Load(FileStream file, TensorFileIndex index, IReadOnlyList<TensorEntry> entries, Dictionary<string, Tensor> state, string? checksum, ProgressCounter? progress = null)
     {
         var length = file.Length;
         using var map = MemoryMappedFile.CreateFromFile(file, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: true);
@@ -49,7 +49,7 @@ internal static unsafe partial class MappedCopy
             using var noGrad = no_grad();
             foreach (var entry in entries)
             {
-                TensorBytes.CopyInto(state[entry.Key], start + entry.Offset);
+                TensorBytes.CopyInto(state[entry.Key], start + entry.Offset, progress);
                 bytes += entry.ByteLength;
             }
             return bytes;

@@ -32,11 +32,13 @@ internal static class Safetensors
     /// under that key: on a seekable stream it is computed while the data is written and patched into the header
     /// afterwards (one pass over the tensors); otherwise the tensors are hashed first.
     /// </summary>
-    public static void Write(Stream stream, IReadOnlyList<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string> metadata, string? checksumKey = null)
+    public static void Write(
+        Stream stream, IReadOnlyList<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string> metadata,
+        string? checksumKey = null, ProgressCounter? progress = null)
     {
         if (checksumKey is null)
         {
-            WriteFile(stream, Header(tensors, metadata), tensors, checksum: null);
+            WriteFile(stream, Header(tensors, metadata), tensors, checksum: null, progress);
             return;
         }
         var checksum = new XxHash3();
@@ -46,7 +48,7 @@ internal static class Safetensors
             {
                 TensorBytes.Hash(checksum, tensor);
             }
-            WriteFile(stream, Header(tensors, WithEntry(metadata, checksumKey, CheckpointMetadata.FormatChecksum(checksum))), tensors, checksum: null);
+            WriteFile(stream, Header(tensors, WithEntry(metadata, checksumKey, CheckpointMetadata.FormatChecksum(checksum))), tensors, checksum: null, progress);
             return;
         }
         // A value of the final length, overwritten in place once the data has been hashed.
@@ -56,7 +58,7 @@ internal static class Safetensors
         var slot = header.AsSpan().IndexOf([.. entry, .. Encoding.UTF8.GetBytes(placeholder)]) + entry.Length;
         var start = stream.Position;
         var hashing = new PipelinedHash(checksum);
-        WriteFile(stream, header, tensors, hashing);
+        WriteFile(stream, header, tensors, hashing, progress);
         hashing.Complete();
         var end = stream.Position;
         stream.Position = start + 8 + slot;
@@ -64,7 +66,7 @@ internal static class Safetensors
         stream.Position = end;
     }
 
-    private static void WriteFile(Stream stream, byte[] header, IReadOnlyList<KeyValuePair<string, Tensor>> tensors, PipelinedHash? checksum)
+    private static void WriteFile(Stream stream, byte[] header, IReadOnlyList<KeyValuePair<string, Tensor>> tensors, PipelinedHash? checksum, ProgressCounter? progress)
     {
         Span<byte> length = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
@@ -72,7 +74,7 @@ internal static class Safetensors
         stream.Write(header);
         foreach (var (_, tensor) in tensors)
         {
-            TensorBytes.Write(stream, tensor, checksum);
+            TensorBytes.Write(stream, tensor, checksum, progress);
         }
     }
 

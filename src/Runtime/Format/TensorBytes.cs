@@ -21,7 +21,7 @@ internal static class TensorBytes
     private delegate void PieceAction(Span<byte> piece);
 
     /// <summary>Writes the tensor's bytes, appending them to <paramref name="checksum"/> when given.</summary>
-    public static void Write(Stream stream, Tensor tensor, PipelinedHash? checksum = null)
+    public static void Write(Stream stream, Tensor tensor, PipelinedHash? checksum = null, ProgressCounter? progress = null)
     {
         var cpu = OnCpu(tensor, out var copied);
         try
@@ -30,6 +30,7 @@ internal static class TensorBytes
             {
                 stream.Write(piece);
                 checksum?.Append(piece);
+                progress?.Advance(piece.Length);
             });
         }
         finally
@@ -44,15 +45,16 @@ internal static class TensorBytes
     }
 
     /// <summary>Fills a contiguous CPU tensor from the stream, appending the bytes to <paramref name="checksum"/> when given.</summary>
-    public static void Read(Stream stream, Tensor tensor, PipelinedHash? checksum = null)
+    public static void Read(Stream stream, Tensor tensor, PipelinedHash? checksum = null, ProgressCounter? progress = null)
         => ForEachPiece(tensor, piece =>
         {
             stream.ReadExactly(piece);
             checksum?.Append(piece);
+            progress?.Advance(piece.Length);
         });
 
     /// <summary>Fills a tensor with the bytes at <paramref name="source"/>: straight into its memory when it is contiguous on the CPU.</summary>
-    public static unsafe void CopyInto(Tensor tensor, byte* source)
+    public static unsafe void CopyInto(Tensor tensor, byte* source, ProgressCounter? progress = null)
     {
         if (tensor.device_type == DeviceType.CPU && tensor.is_contiguous())
         {
@@ -61,11 +63,12 @@ internal static class TensorBytes
             {
                 new ReadOnlySpan<byte>(source + offset, piece.Length).CopyTo(piece);
                 offset += piece.Length;
+                progress?.Advance(piece.Length);
             });
             return;
         }
         using var staged = empty(tensor.shape, tensor.dtype, CPU);
-        CopyInto(staged, source);
+        CopyInto(staged, source, progress);
         tensor.copy_(staged);
     }
 

@@ -27,7 +27,7 @@ internal static class TensorFiles
     /// must stand right after the header. With a <paramref name="checksum"/>, every byte of the data section is
     /// read (unwanted entries too) and appended to it. On failure no tensor is left undisposed.
     /// </summary>
-    public static Dictionary<string, Tensor> Read(Stream stream, long origin, TensorFileIndex index, IEnumerable<TensorEntry> wanted, XxHash3? checksum = null)
+    public static Dictionary<string, Tensor> Read(Stream stream, long origin, TensorFileIndex index, IEnumerable<TensorEntry> wanted, XxHash3? checksum = null, ProgressCounter? progress = null)
     {
         var keys = wanted.Select(e => e.Key).ToHashSet(StringComparer.Ordinal);
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
@@ -43,7 +43,7 @@ internal static class TensorFiles
                     var tensor = empty(entry.Shape, entry.Dtype, CPU);
                     tensors.Add(entry.Key, tensor);
                     StagingMemory.Prepare(tensor);
-                    TensorBytes.Read(stream, tensor, hashing);
+                    TensorBytes.Read(stream, tensor, hashing, progress);
                 }
                 else
                 {

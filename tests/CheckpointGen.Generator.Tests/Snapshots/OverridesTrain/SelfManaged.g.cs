@@ -25,6 +25,9 @@ partial class SelfManaged : global::CheckpointGen.ICheckpointable
     public void SaveCheckpoint(string path) => __CheckpointPolicy().SaveCheckpoint(path);
 
     /// <inheritdoc/>
+    public void SaveCheckpoint(string path, global::System.IProgress<global::CheckpointGen.CheckpointProgress>? progress) => __CheckpointPolicy().SaveCheckpoint(path, progress);
+
+    /// <inheritdoc/>
     public void SaveCheckpoint(global::System.IO.Stream stream) => __CheckpointPolicy().SaveCheckpoint(stream);
 
     /// <inheritdoc/>
