@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
+using CheckpointGen;
 using CheckpointGen.Samples;
 using static TorchSharp.torch;
 
@@ -75,10 +76,10 @@ using var fromFull = new Captioner();
 var fullLoad = Median(() => fromFull.load(FullPath));
 #pragma warning restore CKPT020, CKPT021
 
-var trainableSave = Median(() => model.SaveCheckpoint(TrainablePath));
+var trainableSave = Median(() => model.SaveCheckpoint(TrainablePath, ProgressBar.ForLargeFiles));
 using var fromCheckpoint = new Captioner();
 fromCheckpoint.LoadPretrained();
-var trainableLoad = Median(() => fromCheckpoint.LoadCheckpoint(TrainablePath));
+var trainableLoad = Median(() => fromCheckpoint.LoadCheckpoint(TrainablePath, new CheckpointLoadOptions { Progress = ProgressBar.ForLargeFiles }));
 
 var identical = new[] { fromFull, fromCheckpoint }.Select(m =>
 {
