@@ -62,9 +62,11 @@ public sealed partial class PretrainedGenerator
             Member(writer, "global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> TrainableStateDict()", $"{Policy}.TrainableStateDict()");
             Member(writer, "void SaveCheckpoint(string path)", $"{Policy}.SaveCheckpoint(path)");
             Member(writer, $"void SaveCheckpoint(string path, global::System.IProgress<{Runtime}.CheckpointProgress>? progress)", $"{Policy}.SaveCheckpoint(path, progress)");
+            Member(writer, $"void SaveCheckpoint(string path, {Runtime}.TrainingState training)", $"{Policy}.SaveCheckpoint(path, training)");
             Member(writer, "void SaveCheckpoint(global::System.IO.Stream stream)", $"{Policy}.SaveCheckpoint(stream)");
             Member(writer, $"{Runtime}.CheckpointLoadReport LoadCheckpoint(string path, {Runtime}.CheckpointLoadOptions? options = null)", $"{Policy}.LoadCheckpoint(path, options)");
             Member(writer, $"{Runtime}.CheckpointLoadReport LoadCheckpoint(global::System.IO.Stream stream, {Runtime}.CheckpointLoadOptions? options = null)", $"{Policy}.LoadCheckpoint(stream, options)");
+            Member(writer, $"{Runtime}.CheckpointLoadReport LoadCheckpoint(string path, {Runtime}.TrainingState training, {Runtime}.CheckpointLoadOptions? options = null)", $"{Policy}.LoadCheckpoint(path, training, options)");
             Member(writer, "void LoadPretrained()", $"{Policy}.LoadPretrained()");
 
             writer.WriteLineNoTabs(string.Empty);

@@ -18,6 +18,8 @@ public enum CheckpointProblemKind
     DtypeMismatch,
     /// <summary>The pretrained part recorded in the file differs from the model's.</summary>
     FingerprintMismatch,
+    /// <summary>The optimizer's state in the file does not fit the optimizer: another kind, other parameters, other shapes.</summary>
+    OptimizerMismatch,
 }
 
 /// <summary>One disagreement between a file and a model.</summary>
@@ -34,6 +36,7 @@ public sealed record CheckpointProblem(CheckpointProblemKind Kind, string Key, s
         CheckpointProblemKind.UnexpectedKey => $"unexpected key '{Key}' (file has {Found})",
         CheckpointProblemKind.ShapeMismatch => $"shape mismatch for '{Key}': model has {Expected}, file has {Found}",
         CheckpointProblemKind.DtypeMismatch => $"dtype mismatch for '{Key}': model has {Expected}, file has {Found}",
+        CheckpointProblemKind.OptimizerMismatch => $"optimizer state for '{Key}': the optimizer has {Expected}, the file has {Found}",
         _ => $"pretrained part '{Key}' differs from the one the checkpoint was saved with: model {Expected}, file {Found}",
     };
 }

@@ -74,10 +74,13 @@ public sealed class CheckpointPolicy
     /// <inheritdoc cref="ICheckpointable.SaveCheckpoint(string, IProgress{CheckpointProgress})"/>
     public void SaveCheckpoint(string path, IProgress<CheckpointProgress>? progress) => AtomicFile.Write(path, stream => SaveCheckpoint(stream, progress));
 
+    /// <inheritdoc cref="ICheckpointable.SaveCheckpoint(string, TrainingState)"/>
+    public void SaveCheckpoint(string path, TrainingState training) => AtomicFile.Write(path, stream => SaveCheckpoint(stream, progress: null, training));
+
     /// <inheritdoc cref="ICheckpointable.SaveCheckpoint(Stream)"/>
     public void SaveCheckpoint(Stream stream) => SaveCheckpoint(stream, progress: null);
 
-    private void SaveCheckpoint(Stream stream, IProgress<CheckpointProgress>? progress)
+    private void SaveCheckpoint(Stream stream, IProgress<CheckpointProgress>? progress, TrainingState? training = null)
     {
         var state = model.state_dict();
         var metadata = new Dictionary<string, string>
@@ -96,7 +99,19 @@ public sealed class CheckpointPolicy
             }
         }
 
-        var trainable = state.Where(e => !IsPretrained(e.Key)).OrderBy(e => e.Key, StringComparer.Ordinal).ToList();
+        var trainable = state.Where(e => !IsPretrained(e.Key)).ToList();
+        if (training is not null)
+        {
+            if (training.Optimizer is { } optimizer)
+            {
+                OptimizerSnapshot.RequireSupported(optimizer);
+            }
+            var named = training.Optimizer is null ? [] : OptimizerSnapshot.NamedParameters(training.Optimizer, model.named_parameters().Where(p => !IsPretrained(p.name)), modelType);
+            var (tensors, json) = OptimizerSnapshot.Capture(training, named);
+            trainable.AddRange(tensors);
+            metadata[OptimizerSnapshot.MetadataKey] = json;
+        }
+        trainable = trainable.OrderBy(e => e.Key, StringComparer.Ordinal).ToList();
         Safetensors.Write(stream, trainable, metadata, CheckpointMetadata.Checksum, ProgressCounter.For(progress, trainable.Sum(e => e.Value.numel() * e.Value.element_size())));
     }
 
@@ -107,11 +122,18 @@ public sealed class CheckpointPolicy
         return Load(stream, options, mapFile: true);
     }
 
+    /// <inheritdoc cref="ICheckpointable.LoadCheckpoint(string, TrainingState, CheckpointLoadOptions?)"/>
+    public CheckpointLoadReport LoadCheckpoint(string path, TrainingState training, CheckpointLoadOptions? options = null)
+    {
+        using var stream = OpenExisting(path, $"checkpoint of {modelType}");
+        return Load(stream, options, mapFile: true, training);
+    }
+
     /// <inheritdoc cref="ICheckpointable.LoadCheckpoint(Stream, CheckpointLoadOptions?)"/>
     public CheckpointLoadReport LoadCheckpoint(Stream stream, CheckpointLoadOptions? options = null) => Load(stream, options, mapFile: false);
 
     /// <summary>A file is mapped and copied from once; any other stream is read into staging memory first.</summary>
-    private CheckpointLoadReport Load(Stream stream, CheckpointLoadOptions? options, bool mapFile)
+    private CheckpointLoadReport Load(Stream stream, CheckpointLoadOptions? options, bool mapFile, TrainingState? training = null)
     {
         options ??= CheckpointLoadOptions.Default;
         var source = stream is FileStream file ? file.Name : $"<{stream.GetType().Name}>";
@@ -123,9 +145,15 @@ public sealed class CheckpointPolicy
         var problems = new List<CheckpointProblem>();
         var loaded = new List<TensorEntry>();
         var skipped = new List<string>();
+        var optimizerEntries = new Dictionary<string, TensorEntry>(StringComparer.Ordinal);
         foreach (var entry in index.Entries)
         {
-            if (IsPretrained(entry.Key))
+            if (entry.Key.StartsWith(OptimizerSnapshot.KeyPrefix, StringComparison.Ordinal))
+            {
+                // Training state: restored only when asked for; a weights-only load passes over it.
+                optimizerEntries.Add(entry.Key, entry);
+            }
+            else if (IsPretrained(entry.Key))
             {
                 if (options.SkipPretrainedKeys)
                 {
@@ -174,13 +202,49 @@ public sealed class CheckpointPolicy
                 }
             }
         }
+        var saved = training is null ? null : OptimizerSnapshot.Read(index.Metadata, source);
+        var named = new List<(string Name, Parameter Parameter)>();
+        if (training is not null && saved is null)
+        {
+            problems.Add(new CheckpointProblem(CheckpointProblemKind.OptimizerMismatch, "training state", "a training state to fill", "none saved"));
+        }
+        if (training?.Optimizer is { } optimizer && saved is not null)
+        {
+            OptimizerSnapshot.RequireSupported(optimizer);
+            named = OptimizerSnapshot.NamedParameters(optimizer, model.named_parameters().Where(p => !IsPretrained(p.name)), modelType);
+            problems.AddRange(OptimizerSnapshot.Check(saved, optimizer, named, optimizerEntries));
+        }
         ThrowIfAny(problems, source, modelType);
 
         var checksum = options.VerifyChecksum ? CheckpointMetadata.RecordedChecksum(index) : null;
-        var progress = ProgressCounter.For(options.Progress, loaded.Sum(e => e.ByteLength));
-        var bytes = mapFile && stream is FileStream mappable
-            ? MappedCopy.Load(mappable, index, loaded, state, checksum, progress)
-            : CopyIntoModel(stream, origin, index, loaded, state, checksum, progress);
+        // The optimizer's tensors are read first into memory of their own; they reach the optimizer only after the weights
+        // have passed the checksum and been copied, so a refused file changes neither.
+        var optimizerState = training?.Optimizer is null ? [] : TensorFiles.Read(stream, origin, index, optimizerEntries.Values);
+        long bytes;
+        try
+        {
+            var progress = ProgressCounter.For(options.Progress, loaded.Sum(e => e.ByteLength));
+            bytes = mapFile && stream is FileStream mappable
+                ? MappedCopy.Load(mappable, index, loaded, state, checksum, progress)
+                : CopyIntoModel(stream, origin, index, loaded, state, checksum, progress);
+            if (training is not null && saved is not null)
+            {
+                if (training.Optimizer is { } restored)
+                {
+                    OptimizerSnapshot.Restore(saved, restored, named, optimizerState);
+                }
+                training.Step = (long?)saved["step"] ?? 0;
+                training.Epoch = (int?)saved["epoch"] ?? 0;
+                training.Metadata = saved["metadata"]?.AsObject().ToDictionary(e => e.Key, e => (string?)e.Value ?? "") ?? [];
+            }
+        }
+        finally
+        {
+            foreach (var tensor in optimizerState.Values)
+            {
+                tensor.Dispose();
+            }
+        }
         return new CheckpointLoadReport
         {
             Source = source,

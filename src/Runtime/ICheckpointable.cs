@@ -36,6 +36,12 @@ public interface ICheckpointable
     /// <param name="progress">Told how many tensor bytes have been written, every few megabytes.</param>
     void SaveCheckpoint(string path, IProgress<CheckpointProgress>? progress);
 
+    /// <summary>
+    /// Writes the trainable state and what resuming needs: the optimizer's state for the trainable parameters, keyed by
+    /// parameter name, its hyper-parameters, and the run's step, epoch and metadata. Atomically, in one file.
+    /// </summary>
+    void SaveCheckpoint(string path, TrainingState training);
+
     /// <summary>Writes the trainable state to <paramref name="stream"/>.</summary>
     void SaveCheckpoint(Stream stream);
 
@@ -49,6 +55,14 @@ public interface ICheckpointable
 
     /// <inheritdoc cref="LoadCheckpoint(string, CheckpointLoadOptions?)"/>
     CheckpointLoadReport LoadCheckpoint(Stream stream, CheckpointLoadOptions? options = null);
+
+    /// <summary>
+    /// Loads the weights as <see cref="LoadCheckpoint(string, CheckpointLoadOptions?)"/> does and fills
+    /// <paramref name="training"/>: step, epoch, metadata, and the state of its optimizer, matched to its parameters by
+    /// name. An optimizer of another kind, with other parameters or other shapes is refused, naming them; on any refusal
+    /// neither the model nor the optimizer changes.
+    /// </summary>
+    CheckpointLoadReport LoadCheckpoint(string path, TrainingState training, CheckpointLoadOptions? options = null);
 
     /// <summary>
     /// The behaviour behind the other members. An enclosing model uses it to treat its submodules' pretrained parts as

@@ -28,6 +28,9 @@ partial class SelfManaged : global::CheckpointGen.ICheckpointable
     public void SaveCheckpoint(string path, global::System.IProgress<global::CheckpointGen.CheckpointProgress>? progress) => __CheckpointPolicy().SaveCheckpoint(path, progress);
 
     /// <inheritdoc/>
+    public void SaveCheckpoint(string path, global::CheckpointGen.TrainingState training) => __CheckpointPolicy().SaveCheckpoint(path, training);
+
+    /// <inheritdoc/>
     public void SaveCheckpoint(global::System.IO.Stream stream) => __CheckpointPolicy().SaveCheckpoint(stream);
 
     /// <inheritdoc/>
@@ -35,6 +38,9 @@ partial class SelfManaged : global::CheckpointGen.ICheckpointable
 
     /// <inheritdoc/>
     public global::CheckpointGen.CheckpointLoadReport LoadCheckpoint(global::System.IO.Stream stream, global::CheckpointGen.CheckpointLoadOptions? options = null) => __CheckpointPolicy().LoadCheckpoint(stream, options);
+
+    /// <inheritdoc/>
+    public global::CheckpointGen.CheckpointLoadReport LoadCheckpoint(string path, global::CheckpointGen.TrainingState training, global::CheckpointGen.CheckpointLoadOptions? options = null) => __CheckpointPolicy().LoadCheckpoint(path, training, options);
 
     /// <inheritdoc/>
     public void LoadPretrained() => __CheckpointPolicy().LoadPretrained();

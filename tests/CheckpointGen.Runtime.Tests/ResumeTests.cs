@@ -1,0 +1,165 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using CheckpointGen.Reliability;
+using CheckpointGen.Runtime.Tests.Models;
+using TorchSharp.Modules;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace CheckpointGen.Runtime.Tests;
+
+/// <summary>Training resumed from a checkpoint continues exactly as if it had never stopped.</summary>
+public sealed class ResumeTests : IDisposable
+{
+    private readonly TempFolder folder = new();
+    private readonly List<(Tensor Input, Tensor Target)> batches;
+    private readonly Encoder pretrained;
+
+    public ResumeTests()
+    {
+        manual_seed(100);
+        batches = Enumerable.Range(0, 6).Select(_ => (randn(16, 16), randn(16, 4))).ToList();
+        pretrained = new Encoder();
+        WeightFiles.WriteSafetensors(Captioner.Source, pretrained);
+    }
+
+    public void Dispose()
+    {
+        pretrained.Dispose();
+        folder.Dispose();
+    }
+
+    public static TheoryData<string> Optimizers() => new() { "SGD", "Adam", "AdamW" };
+
+    private static optim.Optimizer Create(string kind, IEnumerable<Parameter> parameters) => kind switch
+    {
+        "SGD" => optim.SGD(parameters, 0.05, momentum: 0.9),
+        "Adam" => optim.Adam(parameters, lr: 0.01),
+        _ => optim.AdamW(parameters, lr: 0.01, weight_decay: 0.1),
+    };
+
+    private Captioner Model(int seed)
+    {
+        manual_seed(seed);
+        var model = new Captioner();
+        model.LoadPretrained();
+        return model;
+    }
+
+    private void Train(Captioner model, optim.Optimizer optimizer, int from, int to)
+    {
+        model.train();
+        for (var step = from; step < to; step++)
+        {
+            optimizer.zero_grad();
+            using var output = model.forward(batches[step].Input);
+            using var loss = nn.functional.mse_loss(output, batches[step].Target);
+            loss.backward();
+            optimizer.step();
+        }
+        model.eval();
+    }
+
+    [Theory]
+    [MemberData(nameof(Optimizers))]
+    public void Resumed_training_is_bit_identical_with_the_optimizer_built_in_another_order(string kind)
+    {
+        var path = folder.File("resume.safetensors");
+        using var original = Model(seed: 1);
+        using var optimizer = Create(kind, original.TrainableParameters());
+        Train(original, optimizer, 0, 3);
+        original.SaveCheckpoint(path, new TrainingState { Optimizer = optimizer, Step = 3, Epoch = 1, Metadata = { ["data"] = "batch 3" } });
+        Train(original, optimizer, 3, 6);
+
+        using var resumed = Model(seed: 2);
+        using var reordered = Create(kind, resumed.TrainableParameters().Reverse());
+        var training = new TrainingState { Optimizer = reordered };
+        resumed.LoadCheckpoint(path, training);
+        Train(resumed, reordered, 3, 6);
+
+        Assert.Equal(3, training.Step);
+        Assert.Equal(1, training.Epoch);
+        Assert.Equal("batch 3", training.Metadata["data"]);
+        Assert.All(original.TrainableStateDict(), e => Assert.True(Tensors.BitIdentical(e.Value, resumed.TrainableStateDict()[e.Key]), e.Key));
+    }
+
+    [Fact]
+    public void The_file_holds_optimizer_state_for_trainable_parameters_only_and_still_loads_as_weights()
+    {
+        var path = folder.File("resume.safetensors");
+        using var model = Model(seed: 1);
+        using var optimizer = Create("Adam", model.TrainableParameters());
+        Train(model, optimizer, 0, 2);
+
+        model.SaveCheckpoint(path, new TrainingState { Optimizer = optimizer });
+
+        var keys = WeightFiles.Keys(path);
+        Assert.Equal(
+            ["checkpointgen.optimizer/head.bias/exp_avg", "checkpointgen.optimizer/head.bias/exp_avg_sq", "checkpointgen.optimizer/head.weight/exp_avg", "checkpointgen.optimizer/head.weight/exp_avg_sq", "head.bias", "head.weight"],
+            keys);
+        Assert.Contains("\"LearningRate\"", WeightFiles.Metadata(path)["checkpointgen.training"]);
+        using var weightsOnly = new Captioner();
+        Assert.Equal(["head.bias", "head.weight"], weightsOnly.LoadCheckpoint(path).LoadedKeys.Order());
+    }
+
+    [Fact]
+    public void An_optimizer_over_a_pretrained_parameter_is_refused_at_save()
+    {
+        using var model = Model(seed: 1);
+        using var optimizer = optim.Adam(model.parameters());
+
+        var error = Assert.Throws<InvalidOperationException>(() => model.SaveCheckpoint(folder.File("x.safetensors"), new TrainingState { Optimizer = optimizer }));
+
+        Assert.Contains("not a trainable parameter of CheckpointGen.Runtime.Tests.Models.Captioner", error.Message);
+    }
+
+    public static TheoryData<string, string> Refusals() => new()
+    {
+        { "another kind", "the optimizer has SGD, the file has Adam" },
+        { "a parameter fewer", "optimizer state for 'head.bias': the optimizer has not a parameter of the optimizer, the file has state for it in the file" },
+        { "a parameter more", "optimizer state for 'head.bias': the optimizer has a parameter of the optimizer, the file has no state for it in the file" },
+        { "no training state", "optimizer state for 'training state'" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Refusals))]
+    public void A_training_state_that_does_not_fit_is_refused_and_nothing_changes(string case_, string expected)
+    {
+        var path = folder.File("resume.safetensors");
+        using var original = Model(seed: 1);
+        var saved = case_ == "a parameter more" ? original.TrainableParameters().Where(p => p.shape.Length == 2).ToList() : original.TrainableParameters().ToList();
+        using var optimizer = Create("Adam", saved);
+        Train(original, optimizer, 0, 2);
+        if (case_ == "no training state")
+        {
+            original.SaveCheckpoint(path);
+        }
+        else
+        {
+            original.SaveCheckpoint(path, new TrainingState { Optimizer = optimizer });
+        }
+
+        using var resumed = Model(seed: 2);
+        var parameters = case_ == "a parameter fewer" ? resumed.TrainableParameters().Where(p => p.shape.Length == 2).ToList() : resumed.TrainableParameters().ToList();
+        using var other = Create(case_ == "another kind" ? "SGD" : "Adam", parameters);
+        Train(resumed, other, 2, 3);
+        using var model = new ModelSnapshot(resumed);
+        var moments = MomentsOf(other);
+        var training = new TrainingState { Optimizer = other, Step = 7 };
+
+        var error = Assert.Throws<CheckpointMismatchException>(() => resumed.LoadCheckpoint(path, training));
+
+        Assert.Contains(expected, error.Message);
+        model.AssertUnchanged(resumed);
+        Assert.Equal(7, training.Step);
+        Assert.Equal(moments, MomentsOf(other));
+    }
+
+    /// <summary>The optimizer's state tensors as bytes, to compare before and after.</summary>
+    private static List<string> MomentsOf(optim.Optimizer optimizer)
+        => ((OptimizerHelper)optimizer).state_dict().State
+            .SelectMany(s => s.GetType().GetFields().Where(f => f.FieldType == typeof(Tensor)).Select(f => f.GetValue(s) as Tensor))
+            .Select(t => t is null ? "null" : Convert.ToBase64String(t.cpu().contiguous().bytes.ToArray()))
+            .ToList();
+}
