@@ -10,7 +10,7 @@ namespace CheckpointGen.Analyzers;
 
 /// <summary>CKPT010: a model whose constructors never freeze its pretrained modules.</summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class FreezeInConstructorAnalyzer : DiagnosticAnalyzer
+public sealed class FreezeInConstructorAnalyzer : CheckpointAnalyzer
 {
     /// <summary>The generated members that freeze.</summary>
     private static readonly ImmutableHashSet<string> FreezingMethods = ImmutableHashSet.Create("FreezePretrained", "LoadPretrained");
@@ -18,18 +18,9 @@ public sealed class FreezeInConstructorAnalyzer : DiagnosticAnalyzer
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(DiagnosticDescriptors.NeverFrozen);
 
-    /// <inheritdoc/>
-    public override void Initialize(AnalysisContext context)
+    private protected override void Register(CompilationStartAnalysisContext start, CheckpointSymbols symbols)
     {
-        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
-        context.EnableConcurrentExecution();
-        context.RegisterCompilationStartAction(start =>
-        {
-            if (CheckpointSymbols.Create(start.Compilation) is { } symbols)
-            {
-                start.RegisterSymbolStartAction(symbol => AnalyzeType(symbol, symbols), SymbolKind.NamedType);
-            }
-        });
+        start.RegisterSymbolStartAction(symbol => AnalyzeType(symbol, symbols), SymbolKind.NamedType);
     }
 
     private static void AnalyzeType(SymbolStartAnalysisContext context, CheckpointSymbols symbols)

@@ -7,23 +7,14 @@ namespace CheckpointGen.Analyzers;
 
 /// <summary>CKPT021: TorchSharp's <c>save</c> on a model with pretrained fields writes them into every checkpoint.</summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class FullSaveAnalyzer : DiagnosticAnalyzer
+public sealed class FullSaveAnalyzer : CheckpointAnalyzer
 {
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(DiagnosticDescriptors.FullSave);
 
-    /// <inheritdoc/>
-    public override void Initialize(AnalysisContext context)
+    private protected override void Register(CompilationStartAnalysisContext start, CheckpointSymbols symbols)
     {
-        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
-        context.EnableConcurrentExecution();
-        context.RegisterCompilationStartAction(start =>
-        {
-            if (CheckpointSymbols.Create(start.Compilation) is { } symbols)
-            {
-                start.RegisterOperationAction(operation => Analyze(operation, symbols), OperationKind.Invocation);
-            }
-        });
+        start.RegisterOperationAction(operation => Analyze(operation, symbols), OperationKind.Invocation);
     }
 
     private static void Analyze(OperationAnalysisContext context, CheckpointSymbols symbols)

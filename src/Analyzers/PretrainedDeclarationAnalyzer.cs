@@ -9,24 +9,15 @@ namespace CheckpointGen.Analyzers;
 
 /// <summary>CKPT001-004: the declarations the generator has to skip, reported where the code must change.</summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class PretrainedDeclarationAnalyzer : DiagnosticAnalyzer
+public sealed class PretrainedDeclarationAnalyzer : CheckpointAnalyzer
 {
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } =
         ImmutableArray.Create(DiagnosticDescriptors.NotPartial, DiagnosticDescriptors.NotAModule, DiagnosticDescriptors.InvalidField, DiagnosticDescriptors.PretrainedInDerivedModel);
 
-    /// <inheritdoc/>
-    public override void Initialize(AnalysisContext context)
+    private protected override void Register(CompilationStartAnalysisContext start, CheckpointSymbols symbols)
     {
-        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
-        context.EnableConcurrentExecution();
-        context.RegisterCompilationStartAction(start =>
-        {
-            if (CheckpointSymbols.Create(start.Compilation) is { } symbols)
-            {
-                start.RegisterSymbolAction(symbol => Analyze(symbol, symbols), SymbolKind.NamedType);
-            }
-        });
+        start.RegisterSymbolAction(symbol => Analyze(symbol, symbols), SymbolKind.NamedType);
     }
 
     private static void Analyze(SymbolAnalysisContext context, CheckpointSymbols symbols)

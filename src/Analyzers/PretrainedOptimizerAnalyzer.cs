@@ -7,7 +7,7 @@ namespace CheckpointGen.Analyzers;
 
 /// <summary>CKPT012: a pretrained module's parameters handed to a <c>torch.optim</c> optimizer.</summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class PretrainedOptimizerAnalyzer : DiagnosticAnalyzer
+public sealed class PretrainedOptimizerAnalyzer : CheckpointAnalyzer
 {
     /// <summary>The diagnostic property present when the call is inside the model, where the code fix applies.</summary>
     internal const string InModel = nameof(InModel);
@@ -15,18 +15,13 @@ public sealed class PretrainedOptimizerAnalyzer : DiagnosticAnalyzer
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(DiagnosticDescriptors.PretrainedParametersOptimized);
 
-    /// <inheritdoc/>
-    public override void Initialize(AnalysisContext context)
+    private protected override void Register(CompilationStartAnalysisContext start, CheckpointSymbols symbols)
     {
-        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
-        context.EnableConcurrentExecution();
-        context.RegisterCompilationStartAction(start =>
+        if (symbols.Optimizer is null)
         {
-            if (CheckpointSymbols.Create(start.Compilation) is { Optimizer: not null } symbols)
-            {
-                start.RegisterOperationAction(operation => Analyze(operation, symbols), OperationKind.Argument);
-            }
-        });
+            return;
+        }
+        start.RegisterOperationAction(operation => Analyze(operation, symbols), OperationKind.Argument);
     }
 
     private static void Analyze(OperationAnalysisContext context, CheckpointSymbols symbols)

@@ -8,23 +8,14 @@ namespace CheckpointGen.Analyzers;
 
 /// <summary>CKPT020: TorchSharp's strict <c>load</c> / <c>load_state_dict</c> on a model with pretrained fields.</summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class StrictLoadAnalyzer : DiagnosticAnalyzer
+public sealed class StrictLoadAnalyzer : CheckpointAnalyzer
 {
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(DiagnosticDescriptors.StrictLoad);
 
-    /// <inheritdoc/>
-    public override void Initialize(AnalysisContext context)
+    private protected override void Register(CompilationStartAnalysisContext start, CheckpointSymbols symbols)
     {
-        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
-        context.EnableConcurrentExecution();
-        context.RegisterCompilationStartAction(start =>
-        {
-            if (CheckpointSymbols.Create(start.Compilation) is { } symbols)
-            {
-                start.RegisterOperationAction(operation => Analyze(operation, symbols), OperationKind.Invocation);
-            }
-        });
+        start.RegisterOperationAction(operation => Analyze(operation, symbols), OperationKind.Invocation);
     }
 
     private static void Analyze(OperationAnalysisContext context, CheckpointSymbols symbols)
