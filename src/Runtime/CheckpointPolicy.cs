@@ -202,7 +202,7 @@ public sealed class CheckpointPolicy
                 }
             }
         }
-        var saved = training is null ? null : OptimizerSnapshot.Read(index.Metadata, source);
+        var saved = training is null ? null : OptimizerSnapshot.Read(index.Metadata, source, training.Optimizer);
         var named = new List<(string Name, Parameter Parameter)>();
         if (training is not null && saved is null)
         {

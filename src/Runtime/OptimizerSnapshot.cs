@@ -113,11 +113,12 @@ internal static class OptimizerSnapshot
         }
         var dictionary = ((OptimizerHelper)optimizer).state_dict();
         var groups = saved["groups"]!.AsArray();
-        var ourGroups = dictionary.StateIndexRef.Select(indices => indices.Select(i => named[i].Name).Order(StringComparer.Ordinal).ToArray()).ToArray();
-        var theirGroups = groups.Select(g => g!["parameters"]!.AsArray().Select(n => (string)n!).Order(StringComparer.Ordinal).ToArray()).ToArray();
-        if (ourGroups.Length != theirGroups.Length || ourGroups.Zip(theirGroups).Any(p => !p.First.SequenceEqual(p.Second)))
+        // Groups are matched by the names they hold, in whatever order the optimizer lists them.
+        var ourGroups = dictionary.StateIndexRef.Select(indices => string.Join(", ", indices.Select(i => named[i].Name).Order(StringComparer.Ordinal))).Order(StringComparer.Ordinal).ToArray();
+        var theirGroups = groups.Select(g => string.Join(", ", g!["parameters"]!.AsArray().Select(n => (string)n!).Order(StringComparer.Ordinal))).Order(StringComparer.Ordinal).ToArray();
+        if (!ourGroups.SequenceEqual(theirGroups))
         {
-            problems.Add(new CheckpointProblem(CheckpointProblemKind.OptimizerMismatch, "parameter groups", Describe(ourGroups), Describe(theirGroups)));
+            problems.Add(new CheckpointProblem(CheckpointProblemKind.OptimizerMismatch, "parameter groups", string.Join(" | ", ourGroups), string.Join(" | ", theirGroups)));
         }
         for (var i = 0; i < named.Count; i++)
         {
@@ -151,7 +152,7 @@ internal static class OptimizerSnapshot
         for (var g = 0; g < dictionary.Options.Count; g++)
         {
             var names = dictionary.StateIndexRef[g].Select(i => named[i].Name).ToHashSet(StringComparer.Ordinal);
-            var group = groups.First(x => x!["parameters"]!.AsArray().All(n => names.Contains((string)n!)))!;
+            var group = groups.First(x => names.SetEquals(x!["parameters"]!.AsArray().Select(n => (string)n!)))!;
             Assign(dictionary.Options[g], group["options"]!.AsObject());
         }
         var states = saved["states"]!.AsObject();
@@ -229,9 +230,11 @@ internal static class OptimizerSnapshot
         }
     }
 
-    private static string Describe(string[][] groups) => string.Join(" | ", groups.Select(g => string.Join(", ", g)));
-
-    public static JsonObject? Read(IReadOnlyDictionary<string, string> metadata, string source)
+    /// <summary>
+    /// The training state in the metadata, checked in full (every value that will be assigned parses as what it goes
+    /// into), so that nothing can fail once the model and optimizer start to change.
+    /// </summary>
+    public static JsonObject? Read(IReadOnlyDictionary<string, string> metadata, string source, optim.Optimizer? optimizer)
     {
         if (!metadata.TryGetValue(MetadataKey, out var json))
         {
@@ -239,11 +242,42 @@ internal static class OptimizerSnapshot
         }
         try
         {
-            return JsonNode.Parse(json)?.AsObject();
+            var saved = JsonNode.Parse(json)?.AsObject() ?? throw new InvalidOperationException("it is null");
+            _ = (long?)saved["step"];
+            _ = (int?)saved["epoch"];
+            _ = saved["metadata"]?.AsObject().Select(e => (string?)e.Value).ToArray();
+            if (optimizer is OptimizerHelper helper && saved["optimizer"] is not null)
+            {
+                var dictionary = helper.state_dict();
+                foreach (var group in saved["groups"]!.AsArray())
+                {
+                    _ = group!["parameters"]!.AsArray().Select(n => (string)n!).ToArray();
+                    Parse(dictionary.Options[0].GetType(), group["options"]!.AsObject());
+                }
+                foreach (var (_, state) in saved["states"]!.AsObject())
+                {
+                    Parse(dictionary.State.FirstOrDefault()?.GetType() ?? typeof(object), state!["scalars"]!.AsObject());
+                    _ = state["tensors"]!.AsArray().Select(f => (string)f!).ToArray();
+                }
+            }
+            return saved;
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or FormatException or InvalidCastException or OverflowException)
         {
-            throw new CheckpointFormatException(source, $"'{MetadataKey}' is not the JSON object of a training state ({e.Message}).", e);
+            throw new CheckpointFormatException(source, $"'{MetadataKey}' is not a valid training state ({e.Message}).", e);
+        }
+    }
+
+    /// <summary>Converts every value the way <see cref="Assign"/> will, without assigning.</summary>
+    private static void Parse(Type type, JsonObject values)
+    {
+        foreach (var member in Members(type))
+        {
+            if (values.TryGetPropertyValue(member.Name, out var node) && node is not null)
+            {
+                var target = member switch { FieldInfo f => f.FieldType, PropertyInfo p => p.PropertyType, _ => typeof(void) };
+                _ = Convert.ChangeType((string)node!, Nullable.GetUnderlyingType(target) ?? target, CultureInfo.InvariantCulture);
+            }
         }
     }
 }

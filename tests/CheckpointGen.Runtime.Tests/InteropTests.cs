@@ -77,6 +77,21 @@ public sealed class InteropTests
         Assert.Contains("'../../secret.safetensors', which is not a file name in the index's folder", error.Message);
     }
 
+    [Theory]
+    [InlineData("{\"weight_map\": {\"encoder.input.weight\": \"a.safetensors\", \"encoder.input.weight\": \"b.safetensors\"}}", "is mapped twice")]
+    [InlineData("{\"weight_map\": {\"encoder.input.weight\": null}}", "is not a string")]
+    [InlineData("[1, 2]", "not a sharded checkpoint index")]
+    public void A_malformed_sharded_index_is_a_format_error(string index, string expected)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(ShardedCaptioner.Source)!);
+        File.WriteAllText(ShardedCaptioner.Source, index);
+        using var model = new ShardedCaptioner();
+
+        var error = Assert.Throws<CheckpointFormatException>(model.LoadPretrained);
+
+        Assert.Contains(expected, error.Message);
+    }
+
     [Fact]
     public void Relative_sources_resolve_against_the_base_directory_when_one_is_set()
     {

@@ -156,6 +156,35 @@ public sealed class ResumeTests : IDisposable
         Assert.Equal(moments, MomentsOf(other));
     }
 
+    [Theory]
+    [InlineData("step", "\"x\"")]
+    [InlineData("metadata", "[1]")]
+    public void A_damaged_training_state_is_refused_before_anything_changes(string entry, string value)
+    {
+        var path = folder.File("resume.safetensors");
+        using var original = Model(seed: 1);
+        using var optimizer = Create("Adam", original.TrainableParameters());
+        Train(original, optimizer, 0, 2);
+        original.SaveCheckpoint(path, new TrainingState { Optimizer = optimizer });
+        WeightFiles.EditMetadata(path, metadata =>
+        {
+            var training = System.Text.Json.Nodes.JsonNode.Parse((string)metadata["checkpointgen.training"]!)!.AsObject();
+            training[entry] = System.Text.Json.Nodes.JsonNode.Parse(value);
+            metadata["checkpointgen.training"] = training.ToJsonString();
+        });
+        using var resumed = Model(seed: 2);
+        using var other = Create("Adam", resumed.TrainableParameters());
+        Train(resumed, other, 2, 3);
+        using var model = new ModelSnapshot(resumed);
+        var moments = MomentsOf(other);
+
+        var error = Assert.Throws<CheckpointFormatException>(() => resumed.LoadCheckpoint(path, new TrainingState { Optimizer = other }));
+
+        Assert.Contains("'checkpointgen.training' is not a valid training state", error.Message);
+        model.AssertUnchanged(resumed);
+        Assert.Equal(moments, MomentsOf(other));
+    }
+
     /// <summary>The optimizer's state tensors as bytes, to compare before and after.</summary>
     private static List<string> MomentsOf(optim.Optimizer optimizer)
         => ((OptimizerHelper)optimizer).state_dict().State

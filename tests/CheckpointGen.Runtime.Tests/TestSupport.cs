@@ -73,6 +73,17 @@ internal static class WeightFiles
         return Format.Safetensors.ReadIndex(file, path, file.Length).Metadata;
     }
 
+    /// <summary>Rewrites a safetensors file's metadata, keeping its tensors and their bytes (so its checksum still holds).</summary>
+    public static void EditMetadata(string path, Action<System.Text.Json.Nodes.JsonObject> edit)
+    {
+        var bytes = File.ReadAllBytes(path);
+        var length = (int)BitConverter.ToUInt64(bytes, 0);
+        var header = System.Text.Json.Nodes.JsonNode.Parse(bytes.AsSpan(8, length))!.AsObject();
+        edit(header["__metadata__"]!.AsObject());
+        var json = System.Text.Encoding.UTF8.GetBytes(header.ToJsonString());
+        File.WriteAllBytes(path, [.. BitConverter.GetBytes((ulong)json.Length), .. json, .. bytes[(8 + length)..]]);
+    }
+
     public static IReadOnlyList<string> Keys(string path)
     {
         using var file = File.OpenRead(path);

@@ -63,7 +63,19 @@ internal static class WeightSource
         var read = stream.ReadAtLeast(start, start.Length, throwOnEndOfStream: false);
         stream.Position = 0;
         // A zip archive ("PK\x03\x04") is what torch.save writes since PyTorch 1.6.
-        return read == 4 && start.SequenceEqual("PK\u0003\u0004"u8) ? OpenPickle(stream) : new WeightFile(stream, TensorFiles.Index(stream), null);
+        if (read == 4 && start.SequenceEqual("PK\u0003\u0004"u8))
+        {
+            return OpenPickle(stream);
+        }
+        try
+        {
+            return new WeightFile(stream, TensorFiles.Index(stream), null);
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
     }
 
     private static WeightFile OpenPickle(FileStream stream)
@@ -103,7 +115,15 @@ internal static class WeightSource
             try
             {
                 using var document = JsonDocument.Parse(stream);
-                weightMap = document.RootElement.GetProperty("weight_map").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!, StringComparer.Ordinal);
+                weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
+                foreach (var entry in document.RootElement.GetProperty("weight_map").EnumerateObject())
+                {
+                    var shard = entry.Value.ValueKind == JsonValueKind.String ? entry.Value.GetString()! : throw new InvalidOperationException($"the shard of '{entry.Name}' is not a string");
+                    if (!weightMap.TryAdd(entry.Name, shard))
+                    {
+                        throw new InvalidOperationException($"'{entry.Name}' is mapped twice");
+                    }
+                }
             }
             catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
             {
