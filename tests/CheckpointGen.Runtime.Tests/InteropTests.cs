@@ -43,6 +43,15 @@ public sealed class InteropTests
     }
 
     [Fact]
+    public void A_training_checkpoint_saved_by_PyTorch_says_where_its_weights_are()
+    {
+        var error = Assert.Throws<CheckpointFormatException>(() => Format.WeightSource.Open("PyTorch/nested-training-checkpoint.pt", p => File.OpenRead(p)));
+
+        Assert.Contains("holds no tensors at its top level, only 'model', 'epoch'", error.Message.Replace("'epoch', 'model'", "'model', 'epoch'"));
+        Assert.Contains("torch.save(model.state_dict(), path)", error.Message);
+    }
+
+    [Fact]
     public void A_sharded_checkpoint_loads_through_its_index()
     {
         manual_seed(3);

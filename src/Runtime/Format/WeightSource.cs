@@ -97,6 +97,17 @@ internal static class WeightSource
             {
                 loaded[key] = tensor;
             }
+            else if (item.Value is Tensor other)
+            {
+                other.Dispose();
+            }
+        }
+        if (loaded.Count == 0 && table.Count > 0)
+        {
+            // A training checkpoint ({"model": state_dict, "optimizer": ...}) holds its weights one level down.
+            stream.Dispose();
+            var names = string.Join(", ", table.Keys.Cast<object>().Select(k => $"'{k}'").Take(5));
+            throw new CheckpointFormatException(stream.Name, $"it holds no tensors at its top level, only {names}: save the model's state_dict() itself (torch.save(model.state_dict(), path)).");
         }
         var entries = loaded.Select(e => new TensorEntry(e.Key, e.Value.dtype, e.Value.shape, 0, e.Value.numel() * e.Value.element_size())).ToList();
         stream.Dispose();

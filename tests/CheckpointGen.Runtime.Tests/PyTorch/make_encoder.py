@@ -1,4 +1,5 @@
-"""Writes encoder.pt (a PyTorch state dict) and encoder-io.pt (an input and PyTorch's output for it).
+"""Writes encoder.pt (a PyTorch state dict), encoder-io.pt (an input and PyTorch's output for it) and
+nested-training-checkpoint.pt (a training checkpoint whose weights sit one level down, which is refused).
 
 The module mirrors tests/CheckpointGen.Runtime.Tests/Models/Encoder.cs key for key. Run with Debian's PyTorch:
     /usr/bin/python3 make_encoder.py
@@ -30,3 +31,4 @@ with torch.no_grad():
     y = encoder(x)
 torch.save(encoder.state_dict(), "encoder.pt")
 torch.save({"input": x, "output": y}, "encoder-io.pt")
+torch.save({"model": {"w": torch.ones(2)}, "epoch": 3}, "nested-training-checkpoint.pt")
