@@ -61,8 +61,9 @@ public sealed class CheckpointPolicy
     }
 
     /// <inheritdoc cref="ICheckpointable.TrainableParameters"/>
-    public IEnumerable<Parameter> TrainableParameters()
-        => model.named_parameters().Where(p => !IsPretrained(p.name)).Select(p => p.parameter).ToList();
+    public IEnumerable<Parameter> TrainableParameters() => TrainableNamedParameters().Select(p => p.parameter).ToList();
+
+    private IEnumerable<(string name, Parameter parameter)> TrainableNamedParameters() => model.named_parameters().Where(p => !IsPretrained(p.name));
 
     /// <inheritdoc cref="ICheckpointable.TrainableStateDict"/>
     public Dictionary<string, Tensor> TrainableStateDict()
@@ -106,7 +107,7 @@ public sealed class CheckpointPolicy
             {
                 OptimizerSnapshot.RequireSupported(optimizer);
             }
-            var named = training.Optimizer is null ? [] : OptimizerSnapshot.NamedParameters(training.Optimizer, model.named_parameters().Where(p => !IsPretrained(p.name)), modelType);
+            var named = training.Optimizer is null ? [] : OptimizerSnapshot.NamedParameters(training.Optimizer, TrainableNamedParameters(), modelType);
             var (tensors, json) = OptimizerSnapshot.Capture(training, named);
             trainable.AddRange(tensors);
             metadata[OptimizerSnapshot.MetadataKey] = json;
@@ -211,7 +212,7 @@ public sealed class CheckpointPolicy
         if (training?.Optimizer is { } optimizer && saved is not null)
         {
             OptimizerSnapshot.RequireSupported(optimizer);
-            named = OptimizerSnapshot.NamedParameters(optimizer, model.named_parameters().Where(p => !IsPretrained(p.name)), modelType);
+            named = OptimizerSnapshot.NamedParameters(optimizer, TrainableNamedParameters(), modelType);
             problems.AddRange(OptimizerSnapshot.Check(saved, optimizer, named, optimizerEntries));
         }
         ThrowIfAny(problems, source, modelType);
