@@ -3,6 +3,7 @@ using System.IO;
 using System.Linq;
 using System.Runtime.InteropServices;
 using System.Text;
+using CheckpointGen;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
@@ -11,15 +12,18 @@ namespace CheckpointGen.Benchmarks;
 /// <summary>The floor any checkpoint format is measured against: the same tensor bytes written and read with nothing around them.</summary>
 public static class RawBytes
 {
-    /// <summary>Each tensor's bytes straight from its memory, then flushed to disk as SaveCheckpoint flushes.</summary>
+    /// <summary>Each tensor's bytes straight from its memory, then flushed to disk as SaveCheckpoint flushes: the file, then its folder.</summary>
     public static void Write(string path, IEnumerable<Tensor> tensors)
     {
-        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1 << 20);
-        foreach (var tensor in tensors)
+        using (var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1 << 20))
         {
-            file.Write(tensor.bytes);
+            foreach (var tensor in tensors)
+            {
+                file.Write(tensor.bytes);
+            }
+            file.Flush(flushToDisk: true);
         }
-        file.Flush(flushToDisk: true);
+        Disk.FlushFolderOf(path);
     }
 
     /// <summary>Straight into each tensor's memory.</summary>
@@ -35,26 +39,32 @@ public static class RawBytes
     public static List<Tensor> Trainable(BenchModel model) => model.TrainableStateDict().OrderBy(e => e.Key, System.StringComparer.Ordinal).Select(e => e.Value).ToList();
 }
 
-/// <summary>The other libraries' saves, made as durable as SaveCheckpoint's: written, then flushed to disk.</summary>
+/// <summary>The other libraries' saves, made as durable as SaveCheckpoint's: written, then the file and its folder flushed to disk.</summary>
 public static class FlushedSaves
 {
 #pragma warning disable CKPT021 // TorchSharp's own save is the baseline.
     public static void TorchSharp(string path, nn.Module model, IList<string>? skip = null)
     {
-        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1 << 20);
-        using (var writer = new BinaryWriter(file, Encoding.UTF8, leaveOpen: true))
+        using (var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1 << 20))
         {
-            model.save(writer, skip);
+            using (var writer = new BinaryWriter(file, Encoding.UTF8, leaveOpen: true))
+            {
+                model.save(writer, skip);
+            }
+            file.Flush(flushToDisk: true);
         }
-        file.Flush(flushToDisk: true);
+        Disk.FlushFolderOf(path);
     }
 #pragma warning restore CKPT021
 
     public static void PyBridge(string path, nn.Module model, IList<string> skip)
     {
-        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1 << 20);
-        model.save_safetensors(file, skip, leaveOpen: true);
-        file.Flush(flushToDisk: true);
+        using (var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1 << 20))
+        {
+            model.save_safetensors(file, skip, leaveOpen: true);
+            file.Flush(flushToDisk: true);
+        }
+        Disk.FlushFolderOf(path);
     }
 }
 
@@ -68,6 +78,9 @@ public static partial class Disk
             sync();
         }
     }
+
+    /// <summary>What makes a file's name durable, as SaveCheckpoint does after its rename.</summary>
+    public static void FlushFolderOf(string path) => AtomicFile.FlushDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
 
     [LibraryImport("libc")]
     private static partial void sync();

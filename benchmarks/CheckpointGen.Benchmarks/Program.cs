@@ -13,7 +13,7 @@ try
 {
     return mode switch
     {
-        "quick" => QuickBenchmark.Run(folder, repetitions: args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 9),
+        "quick" => QuickBenchmark.Run(folder, repetitions: args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 15),
         "build" => BuildBenchmark.Run(folder, types: args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 500),
         _ => BenchmarkSwitcher.FromAssembly(typeof(BenchModel).Assembly).Run(args) is var summaries && summaries.Any(s => s.HasCriticalValidationErrors) ? 1 : 0,
     };

@@ -106,7 +106,7 @@ internal static partial class AtomicFile
     /// Makes the rename itself durable: on POSIX systems a new directory entry survives a power loss only once the
     /// directory is flushed. Windows has no such call (NTFS journals the rename), so there it is skipped.
     /// </summary>
-    private static void FlushDirectory(string directory)
+    internal static void FlushDirectory(string directory)
     {
         if (OperatingSystem.IsWindows())
         {
