@@ -10,34 +10,13 @@ using static TorchSharp.torch;
 namespace CheckpointGen.Benchmarks;
 
 /// <summary>
-/// The detailed numbers behind the quick table, with BenchmarkDotNet's statistics: a 9:1 model with a 16 MB trainable
-/// part, saves and loads against the raw write and read of the same bytes (the baselines).
-/// Run in process: TorchSharp's native library is loaded once, and the build's fix-up of it applies.
+/// The detailed numbers behind the quick table, with BenchmarkDotNet's statistics: saves and loads against the raw
+/// write and read of the same bytes (the baselines).
 /// </summary>
-[Config(typeof(InProcessConfig))]
-[MemoryDiagnoser]
-public class SaveBenchmarks
+public class SaveBenchmarks : BenchmarkFixture
 {
-    private BenchModel model = null!;
-    private List<Tensor> trainable = null!;
-    private IList<string> skip = null!;
-    private string folder = null!;
-
     [GlobalSetup]
-    public void Setup()
-    {
-        folder = Directory.CreateTempSubdirectory("checkpointgen-bdn-").FullName;
-        model = new BenchModel(frozenLayers: 9, width: 2048);
-        trainable = RawBytes.Trainable(model);
-        skip = model.PretrainedKeys();
-    }
-
-    [GlobalCleanup]
-    public void Cleanup()
-    {
-        model.Dispose();
-        Directory.Delete(folder, recursive: true);
-    }
+    public void Setup() => CreateModel();
 
     [IterationSetup]
     public void Settle() => Disk.Settle();
@@ -56,33 +35,16 @@ public class SaveBenchmarks
 }
 
 /// <inheritdoc cref="SaveBenchmarks"/>
-[Config(typeof(InProcessConfig))]
-[MemoryDiagnoser]
-public class LoadBenchmarks
+public class LoadBenchmarks : BenchmarkFixture
 {
-    private BenchModel model = null!;
-    private List<Tensor> trainable = null!;
-    private IList<string> skip = null!;
-    private string folder = null!;
-
     [GlobalSetup]
     public void Setup()
     {
-        folder = Directory.CreateTempSubdirectory("checkpointgen-bdn-").FullName;
-        model = new BenchModel(frozenLayers: 9, width: 2048);
-        trainable = RawBytes.Trainable(model);
-        skip = model.PretrainedKeys();
+        CreateModel();
         RawBytes.Write(Path.Combine(folder, "raw.bin"), trainable);
         model.SaveCheckpoint(Path.Combine(folder, "checkpoint.safetensors"));
         FlushedSaves.TorchSharp(Path.Combine(folder, "torchsharp.dat"), model, skip);
         FlushedSaves.PyBridge(Path.Combine(folder, "pybridge.safetensors"), model, skip);
-    }
-
-    [GlobalCleanup]
-    public void Cleanup()
-    {
-        model.Dispose();
-        Directory.Delete(folder, recursive: true);
     }
 
     [Benchmark(Baseline = true)]
@@ -101,6 +63,35 @@ public class LoadBenchmarks
 
     [Benchmark]
     public void PyBridgeLoadSafetensors() => model.load_safetensors(Path.Combine(folder, "pybridge.safetensors"), strict: false, skip);
+}
+
+/// <summary>
+/// The model both benchmark classes use: a 9:1 model with a 16 MB trainable part, and a folder for the files.
+/// Run in process: TorchSharp's native library is loaded once, and the build's fix-up of it applies.
+/// </summary>
+[Config(typeof(InProcessConfig))]
+[MemoryDiagnoser]
+public abstract class BenchmarkFixture
+{
+    protected BenchModel model = null!;
+    protected List<Tensor> trainable = null!;
+    protected IList<string> skip = null!;
+    protected string folder = null!;
+
+    protected void CreateModel()
+    {
+        folder = Directory.CreateTempSubdirectory("checkpointgen-bdn-").FullName;
+        model = new BenchModel(frozenLayers: 9, width: 2048);
+        trainable = RawBytes.Trainable(model);
+        skip = model.PretrainedKeys();
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        model.Dispose();
+        Directory.Delete(folder, recursive: true);
+    }
 }
 
 /// <summary>In process, with a short job: the numbers of interest are tens of milliseconds.</summary>

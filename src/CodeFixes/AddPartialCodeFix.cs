@@ -1,9 +1,7 @@
 using System.Collections.Immutable;
 using System.Composition;
-using System.Threading.Tasks;
 using CheckpointGen.Analyzers;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -12,28 +10,16 @@ namespace CheckpointGen.CodeFixes;
 
 /// <summary>CKPT001: adds <c>partial</c> to the type declaration.</summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(AddPartialCodeFix)), Shared]
-public sealed class AddPartialCodeFix : CodeFixProvider
+public sealed class AddPartialCodeFix : SyntaxReplacementCodeFix
 {
     /// <inheritdoc/>
     public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(DiagnosticDescriptors.NotPartial.Id);
 
     /// <inheritdoc/>
-    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
-
-    /// <inheritdoc/>
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
-    {
-        var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
-        foreach (var diagnostic in context.Diagnostics)
-        {
-            if (root?.FindToken(diagnostic.Location.SourceSpan.Start).Parent is TypeDeclarationSyntax declaration)
-            {
-                context.RegisterCodeFix(
-                    CodeAction.Create("Make the type partial", _ => Task.FromResult(context.Document.WithSyntaxRoot(root.ReplaceNode(declaration, AddPartial(declaration)))), nameof(AddPartialCodeFix)),
-                    diagnostic);
-            }
-        }
-    }
+    private protected override Fix? Replacement(SyntaxNode root, Diagnostic diagnostic)
+        => root.FindToken(diagnostic.Location.SourceSpan.Start).Parent is TypeDeclarationSyntax declaration
+            ? new Fix("Make the type partial", nameof(AddPartialCodeFix), declaration, AddPartial(declaration))
+            : null;
 
     private static TypeDeclarationSyntax AddPartial(TypeDeclarationSyntax declaration)
     {

@@ -1,10 +1,8 @@
 using System.Collections.Immutable;
 using System.Composition;
 using System.Linq;
-using System.Threading.Tasks;
 using CheckpointGen.Analyzers;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -14,28 +12,16 @@ namespace CheckpointGen.CodeFixes;
 
 /// <summary>CKPT010: inserts <c>FreezePretrained();</c> after <c>RegisterComponents();</c>, or at the end of the constructor.</summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(InsertFreezeCodeFix)), Shared]
-public sealed class InsertFreezeCodeFix : CodeFixProvider
+public sealed class InsertFreezeCodeFix : SyntaxReplacementCodeFix
 {
     /// <inheritdoc/>
     public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(DiagnosticDescriptors.NeverFrozen.Id);
 
     /// <inheritdoc/>
-    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
-
-    /// <inheritdoc/>
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
-    {
-        var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
-        foreach (var diagnostic in context.Diagnostics)
-        {
-            if (root?.FindToken(diagnostic.Location.SourceSpan.Start).Parent is ConstructorDeclarationSyntax constructor)
-            {
-                context.RegisterCodeFix(
-                    CodeAction.Create("Call FreezePretrained()", _ => Task.FromResult(context.Document.WithSyntaxRoot(root.ReplaceNode(constructor, InsertFreeze(constructor)))), nameof(InsertFreezeCodeFix)),
-                    diagnostic);
-            }
-        }
-    }
+    private protected override Fix? Replacement(SyntaxNode root, Diagnostic diagnostic)
+        => root.FindToken(diagnostic.Location.SourceSpan.Start).Parent is ConstructorDeclarationSyntax constructor
+            ? new Fix("Call FreezePretrained()", nameof(InsertFreezeCodeFix), constructor, InsertFreeze(constructor))
+            : null;
 
     private static ConstructorDeclarationSyntax InsertFreeze(ConstructorDeclarationSyntax constructor)
     {

@@ -1,9 +1,7 @@
 using System.Collections.Immutable;
 using System.Composition;
-using System.Threading.Tasks;
 using CheckpointGen.Analyzers;
 using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -12,29 +10,17 @@ namespace CheckpointGen.CodeFixes;
 
 /// <summary>CKPT020, CKPT021: <c>model.load(path)</c> becomes <c>model.LoadCheckpoint(path)</c>, <c>model.save(path)</c> becomes <c>model.SaveCheckpoint(path)</c>.</summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(ReplaceCallCodeFix)), Shared]
-public sealed class ReplaceCallCodeFix : CodeFixProvider
+public sealed class ReplaceCallCodeFix : SyntaxReplacementCodeFix
 {
     /// <inheritdoc/>
     public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create(DiagnosticDescriptors.StrictLoad.Id, DiagnosticDescriptors.FullSave.Id);
 
     /// <inheritdoc/>
-    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
-
-    /// <inheritdoc/>
-    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
-    {
-        var root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
-        foreach (var diagnostic in context.Diagnostics)
-        {
-            if (diagnostic.Properties.TryGetValue(CheckpointCallReplacement.Property, out var method) && method is not null
-                && root?.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true) is InvocationExpressionSyntax { ArgumentList.Arguments.Count: > 0 } call)
-            {
-                context.RegisterCodeFix(
-                    CodeAction.Create($"Use {method}(...)", _ => Task.FromResult(context.Document.WithSyntaxRoot(root.ReplaceNode(call, Replace(call, method)))), method),
-                    diagnostic);
-            }
-        }
-    }
+    private protected override Fix? Replacement(SyntaxNode root, Diagnostic diagnostic)
+        => diagnostic.Properties.TryGetValue(CheckpointCallReplacement.Property, out var method) && method is not null
+            && root.FindNode(diagnostic.Location.SourceSpan, getInnermostNodeForTie: true) is InvocationExpressionSyntax { ArgumentList.Arguments.Count: > 0 } call
+            ? new Fix($"Use {method}(...)", method, call, Replace(call, method))
+            : null;
 
     /// <summary>Same receiver, the generated method, and the path or stream argument only.</summary>
     private static InvocationExpressionSyntax Replace(InvocationExpressionSyntax call, string method)
