@@ -7,7 +7,7 @@ internal static class DiagnosticDescriptors
 {
     private const string Usage = "Usage";
     private const string Reliability = "Reliability";
-    private const string HelpLinkBase = "https://github.com/CheckpointGen/CheckpointGen/blob/main/docs/diagnostics/";
+    private const string HelpLinkBase = RepositoryInfo.Url + "/blob/main/docs/diagnostics/";
 
     public static readonly DiagnosticDescriptor NotPartial = Create(
         "CKPT001", Usage, DiagnosticSeverity.Error,

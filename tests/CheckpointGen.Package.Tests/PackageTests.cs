@@ -4,8 +4,11 @@ using System.IO;
 using System.IO.Compression;
 using System.Linq;
 using System.Runtime.CompilerServices;
+using System.Runtime.Loader;
 using System.Text;
 using System.Text.Json;
+using System.Xml.Linq;
+using Microsoft.CodeAnalysis.Diagnostics;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -63,6 +66,7 @@ public sealed class PackageTests(PackageTests.Feed feed, ITestOutputHelper outpu
         var build = Run(app, "dotnet", "build", "-nologo");
         var misuse = Program.Split('\n').ToList().FindIndex(line => line.StartsWith("model.save(", StringComparison.Ordinal)) + 1;
         Assert.Contains($"Program.cs({misuse},1): warning CKPT021", build);
+        Assert.Contains($"use SaveCheckpoint(...) ({RepositoryUrl()}/blob/main/docs/diagnostics/CKPT021.md)", build);
         Assert.DoesNotContain("warning CS8032", build);
         var copy = Path.Combine(app, "bin", "Debug", "net10.0", NativeLibrary);
         var cached = CachedNativeLibrary(app);
@@ -109,8 +113,32 @@ public sealed class PackageTests(PackageTests.Feed feed, ITestOutputHelper outpu
         Assert.Equal(AsShipped(cached), File.ReadAllBytes(Path.Combine(app, "bin", "Debug", "net10.0", NativeLibrary)));
     }
 
-    /// <summary>A console project in a folder of its own under the temporary folder, far from the repository's build files.</summary>
-    private string NewProject(string name, string extraProperties)
+    [Fact]
+    public void Every_diagnostic_links_to_its_page_in_the_repository_the_package_declares()
+    {
+        var repository = RepositoryUrl();
+        Assert.StartsWith("https://", repository, StringComparison.Ordinal);
+
+        // The analyzers as shipped, loaded and asked for their descriptors as a compiler would.
+        using var package = ZipFile.OpenRead(Package());
+        var analyzers = Path.Combine(feed.Work, "CheckpointGen.Analyzers.dll");
+        package.GetEntry("analyzers/dotnet/roslyn4.8/cs/CheckpointGen.Analyzers.dll")!.ExtractToFile(analyzers, overwrite: true);
+        var descriptors = AssemblyLoadContext.Default.LoadFromAssemblyPath(analyzers).GetTypes()
+            .Where(type => !type.IsAbstract && typeof(DiagnosticAnalyzer).IsAssignableFrom(type))
+            .SelectMany(type => ((DiagnosticAnalyzer)Activator.CreateInstance(type)!).SupportedDiagnostics)
+            .DistinctBy(descriptor => descriptor.Id)
+            .ToList();
+
+        Assert.True(descriptors.Count >= 9, $"only {descriptors.Count} diagnostics found in {analyzers}");
+        Assert.All(descriptors, descriptor =>
+        {
+            Assert.Equal($"{repository}/blob/main/docs/diagnostics/{descriptor.Id}.md", descriptor.HelpLinkUri);
+            Assert.True(File.Exists(Path.Combine(RepositoryRoot(), "docs", "diagnostics", $"{descriptor.Id}.md")), $"{descriptor.HelpLinkUri} has no page in docs/diagnostics");
+        });
+    }
+
+    /// <summary>The package, packed once for the class.</summary>
+    private string Package()
     {
         var root = RepositoryRoot();
         lock (feed)
@@ -118,10 +146,28 @@ public sealed class PackageTests(PackageTests.Feed feed, ITestOutputHelper outpu
             if (!Directory.Exists(feed.Folder))
             {
                 Run(root, "dotnet", "pack", Path.Combine(root, "src", "Runtime", "CheckpointGen.Runtime.csproj"), "-c", "Release", "-o", feed.Folder, $"-p:PackageVersion={feed.Version}");
-                var package = Assert.Single(Directory.GetFiles(feed.Folder, "*.nupkg"));
-                Assert.Equal($"CheckpointGen.{feed.Version}.nupkg", Path.GetFileName(package));
             }
         }
+        var package = Assert.Single(Directory.GetFiles(feed.Folder, "*.nupkg"));
+        Assert.Equal($"CheckpointGen.{feed.Version}.nupkg", Path.GetFileName(package));
+        return package;
+    }
+
+    /// <summary>The <c>repository</c> URL of the packed package's nuspec.</summary>
+    private string RepositoryUrl()
+    {
+        using var package = ZipFile.OpenRead(Package());
+        using var nuspec = package.GetEntry("CheckpointGen.nuspec")!.Open();
+        var repository = XDocument.Load(nuspec).Descendants().Single(element => element.Name.LocalName == "repository");
+        Assert.Equal("git", repository.Attribute("type")?.Value);
+        return repository.Attribute("url")?.Value ?? throw new InvalidOperationException("the nuspec's <repository> has no url");
+    }
+
+    /// <summary>A console project in a folder of its own under the temporary folder, far from the repository's build files.</summary>
+    private string NewProject(string name, string extraProperties)
+    {
+        var root = RepositoryRoot();
+        Package();
 
         var app = Path.Combine(feed.Work, name);
         Assert.False(app.StartsWith(root, StringComparison.Ordinal), $"{app} must be outside the repository {root}");
