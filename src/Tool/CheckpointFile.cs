@@ -27,9 +27,13 @@ internal sealed class CheckpointFile : IDisposable
     public static CheckpointFile Open(string path)
     {
         var full = System.IO.Path.GetFullPath(path);
+        if (Directory.Exists(full))
+        {
+            throw new FileNotFoundException($"'{full}' is a folder, not a checkpoint file: give the path of a .safetensors file in it.", full);
+        }
         if (!File.Exists(full))
         {
-            throw new FileNotFoundException($"The checkpoint '{full}' does not exist.", full);
+            throw new FileNotFoundException($"The checkpoint '{full}' does not exist: check the path.", full);
         }
         var stream = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 16);
         try
@@ -66,18 +70,24 @@ internal sealed class CheckpointFile : IDisposable
         return CheckpointMetadata.FormatChecksum(hash);
     }
 
-    /// <summary>The tensor's elements as doubles, for comparing values across dtypes.</summary>
-    public double[] Values(TensorEntry entry)
+    /// <summary>The tensor's bytes as they are in the file.</summary>
+    public byte[] Bytes(TensorEntry entry)
     {
         var bytes = new byte[entry.ByteLength];
         stream.Position = entry.Offset;
         stream.ReadExactly(bytes);
-        var size = Dtypes.SizeOf(entry.Dtype);
+        return bytes;
+    }
+
+    /// <summary>A tensor's elements as doubles, for measuring how far values moved; NaN for a dtype without a numeric reading.</summary>
+    public static double[] Values(ScalarType dtype, byte[] bytes)
+    {
+        var size = Dtypes.SizeOf(dtype);
         var values = new double[bytes.Length / Math.Max(1, size)];
         for (var i = 0; i < values.Length; i++)
         {
             var element = bytes.AsSpan(i * size, size);
-            values[i] = entry.Dtype switch
+            values[i] = dtype switch
             {
                 ScalarType.Float32 => BinaryPrimitives.ReadSingleLittleEndian(element),
                 ScalarType.Float64 => BinaryPrimitives.ReadDoubleLittleEndian(element),
