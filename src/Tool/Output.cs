@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Spectre.Console;
@@ -45,13 +46,17 @@ internal abstract class Output
         console.MarkupLineInterpolated($"[red]error:[/] {message}");
     }
 
-    /// <summary>A report as indented JSON on standard output: camelCase names, enums as lowercase strings.</summary>
+    /// <summary>
+    /// A report as indented JSON on standard output: camelCase names, enums as lowercase strings, text as it is (a quote
+    /// as <c>\"</c>, not <c>\u0022</c>: the output goes to a terminal or a script, never into HTML).
+    /// </summary>
     public static void Json(object report) => Console.Out.WriteLine(JsonSerializer.Serialize(report, JsonOptions));
 
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
     };
 }
