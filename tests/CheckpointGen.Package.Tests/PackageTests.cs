@@ -256,11 +256,12 @@ public sealed class PackageTests(PackageTests.Feed feed, ITestOutputHelper outpu
 
         public void Dispose()
         {
-            Directory.Delete(Work, recursive: true);
+            // The shared NuGet cache first: a test version left there is litter on every later run.
             if (PackagesFolder is not null && Directory.Exists(Path.Combine(PackagesFolder, "checkpointgen", Version)))
             {
                 Directory.Delete(Path.Combine(PackagesFolder, "checkpointgen", Version), recursive: true);
             }
+            Directory.Delete(Work, recursive: true);
         }
     }
 }
