@@ -80,7 +80,7 @@ public static partial class Disk
     }
 
     /// <summary>What makes a file's name durable, as SaveCheckpoint does after its rename.</summary>
-    public static void FlushFolderOf(string path) => AtomicFile.FlushDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+    public static void FlushFolderOf(string path) => Format.AtomicFile.FlushDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
 
     [LibraryImport("libc")]
     private static partial void sync();

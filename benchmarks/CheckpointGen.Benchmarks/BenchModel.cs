@@ -30,5 +30,5 @@ public sealed partial class BenchModel : nn.Module<Tensor, Tensor>
     /// <summary>The keys TorchSharp's and PyBridge's <c>skip</c> lists need to leave the frozen part out.</summary>
     public IList<string> PretrainedKeys() => state_dict().Keys.Where(k => k.StartsWith("frozen.", System.StringComparison.Ordinal)).ToList();
 
-    public long TrainableBytes() => TrainableStateDict().Values.Sum(t => t.numel() * t.element_size());
+    public long TrainableBytes() => this.TrainableStateDict().Values.Sum(t => t.numel() * t.element_size());
 }

@@ -12,7 +12,7 @@ public sealed partial class PretrainedGenerator
     internal static class Emitter
     {
         private const string Runtime = "global::CheckpointGen";
-        private const string Policy = "__CheckpointPolicy()";
+        private const string Policy = Runtime + ".CheckpointPolicy.Of(this)";
 
         public static string Emit(ModelType type)
         {
@@ -47,37 +47,27 @@ public sealed partial class PretrainedGenerator
             return text.ToString();
         }
 
+        /// <summary>
+        /// The facts (the policy with the members' current values), the members the type must call without <c>this.</c>,
+        /// and the <c>train</c> override; saving and loading are extension methods in the runtime.
+        /// </summary>
         private static void WriteMembers(IndentedTextWriter writer, ModelType type)
         {
-            writer.WriteLine("/// <summary>The checkpoint facts of this type: its <c>[Pretrained]</c> fields with their current values.</summary>");
-            writer.WriteLine($"private {Runtime}.CheckpointPolicy {Policy} => new(");
+            writer.WriteLine($"{Runtime}.CheckpointPolicy {Runtime}.ICheckpointable.CheckpointPolicy => new(this,");
             writer.Indent++;
-            var arguments = new[] { "this", Literal(type.Declaration.DisplayName) }.Concat(type.Fields.Select(FieldArgument));
-            writer.WriteLine(string.Join(",\n" + new string(' ', 4 * writer.Indent), arguments) + ");");
+            writer.WriteLine(string.Join(",\n" + new string(' ', 4 * writer.Indent), type.Fields.Select(FieldArgument)) + ");");
             writer.Indent--;
 
             Member(writer, "global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes", $"{Policy}.PretrainedPrefixes");
             Member(writer, "void FreezePretrained()", $"{Policy}.FreezePretrained()");
             Member(writer, "global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> TrainableParameters()", $"{Policy}.TrainableParameters()");
-            Member(writer, "global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> TrainableStateDict()", $"{Policy}.TrainableStateDict()");
-            Member(writer, "void SaveCheckpoint(string path)", $"{Policy}.SaveCheckpoint(path)");
-            Member(writer, $"void SaveCheckpoint(string path, global::System.IProgress<{Runtime}.CheckpointProgress>? progress)", $"{Policy}.SaveCheckpoint(path, progress)");
-            Member(writer, $"void SaveCheckpoint(string path, {Runtime}.TrainingState training)", $"{Policy}.SaveCheckpoint(path, training)");
-            Member(writer, "void SaveCheckpoint(global::System.IO.Stream stream)", $"{Policy}.SaveCheckpoint(stream)");
-            Member(writer, $"{Runtime}.CheckpointLoadReport LoadCheckpoint(string path, {Runtime}.CheckpointLoadOptions? options = null)", $"{Policy}.LoadCheckpoint(path, options)");
-            Member(writer, $"{Runtime}.CheckpointLoadReport LoadCheckpoint(global::System.IO.Stream stream, {Runtime}.CheckpointLoadOptions? options = null)", $"{Policy}.LoadCheckpoint(stream, options)");
-            Member(writer, $"{Runtime}.CheckpointLoadReport LoadCheckpoint(string path, {Runtime}.TrainingState training, {Runtime}.CheckpointLoadOptions? options = null)", $"{Policy}.LoadCheckpoint(path, training, options)");
             Member(writer, "void LoadPretrained()", $"{Policy}.LoadPretrained()");
-
-            writer.WriteLineNoTabs(string.Empty);
-            writer.WriteLine("/// <inheritdoc/>");
-            writer.WriteLine($"{Runtime}.CheckpointPolicy {Runtime}.ICheckpointable.CheckpointPolicy => {Policy};");
 
             if (!type.Declaration.DeclaresTrain)
             {
                 writer.WriteLineNoTabs(string.Empty);
                 writer.WriteLine("/// <summary>Sets the training mode; the pretrained parts stay in eval mode, since their BatchNorm statistics are never checkpointed and must not drift.</summary>");
-                    writer.WriteLine("public override void train(bool train = true)");
+                writer.WriteLine("public override void train(bool train = true)");
                 OpenBlock(writer);
                 writer.WriteLine("base.train(train);");
                 writer.WriteLine($"{Policy}.KeepPretrainedInEval();");

@@ -2,7 +2,7 @@ using System;
 
 namespace CheckpointGen;
 
-/// <summary>How <see cref="ICheckpointable.LoadCheckpoint(string, CheckpointLoadOptions?)"/> treats what is not strictly expected.</summary>
+/// <summary>How <see cref="CheckpointExtensions.LoadCheckpoint(ICheckpointable, string, CheckpointLoadOptions?)"/> treats what is not strictly expected.</summary>
 public sealed record CheckpointLoadOptions
 {
     /// <summary>The defaults: pretrained keys in the file are skipped; pretrained fingerprints and the checksum are verified.</summary>

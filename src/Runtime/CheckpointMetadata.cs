@@ -1,6 +1,6 @@
 using System.Collections.Generic;
 using CheckpointGen.Format;
-using System.Globalization;
+using ChecksumText = CheckpointGen.Format.Checksum;
 using System.IO.Hashing;
 using System.Linq;
 using System.Reflection;
@@ -38,14 +38,10 @@ public static class CheckpointMetadata
     /// <summary>The checksum of the data section: <c>xxh3-64:</c> and 16 hex digits.</summary>
     public const string Checksum = "checkpointgen.checksum";
 
-    internal const string ChecksumAlgorithm = "xxh3-64:";
-
     internal static string WriterVersion { get; } =
         typeof(CheckpointMetadata).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0";
 
     internal static string EncodeExcluded(IEnumerable<string> prefixes) => JsonSerializer.Serialize(prefixes.ToArray());
-
-    internal static string FormatChecksum(XxHash3 hash) => ChecksumAlgorithm + hash.GetCurrentHashAsUInt64().ToString("x16", CultureInfo.InvariantCulture);
 
     /// <summary>
     /// A hash of the keys, dtypes, shapes and bytes of a part's tensors (keys relative to the part), in key order:
@@ -59,7 +55,7 @@ public static class CheckpointMetadata
             hash.Append(Encoding.UTF8.GetBytes($"{key}:{tensor.dtype}:{string.Join(',', tensor.shape)}\n"));
             TensorBytes.Hash(hash, tensor);
         }
-        return "content-" + FormatChecksum(hash);
+        return "content-" + ChecksumText.Format(hash);
     }
 
     /// <summary>
@@ -112,11 +108,8 @@ public static class CheckpointMetadata
         {
             return null;
         }
-        var digits = checksum.StartsWith(ChecksumAlgorithm, System.StringComparison.Ordinal) ? checksum[ChecksumAlgorithm.Length..] : "";
-        if (digits.Length != 16 || !digits.All(char.IsAsciiHexDigitLower))
-        {
-            throw new CheckpointFormatException(index.Source, $"'{Checksum}' is '{checksum}', not {ChecksumAlgorithm} and 16 lowercase hex digits.");
-        }
-        return checksum;
+        return ChecksumText.IsWellFormed(checksum)
+            ? checksum
+            : throw new CheckpointFormatException(index.Source, $"'{Checksum}' is '{checksum}', not {ChecksumText.Algorithm} and 16 lowercase hex digits.");
     }
 }

@@ -26,19 +26,10 @@ internal sealed class CheckpointFile : IDisposable
     /// <summary>Opens and validates the header, with the library's own checks and errors.</summary>
     public static CheckpointFile Open(string path)
     {
-        var full = System.IO.Path.GetFullPath(path);
-        if (Directory.Exists(full))
-        {
-            throw new FileNotFoundException($"'{full}' is a folder, not a checkpoint file: give the path of a .safetensors file in it.", full);
-        }
-        if (!File.Exists(full))
-        {
-            throw new FileNotFoundException($"The checkpoint '{full}' does not exist: check the path.", full);
-        }
-        var stream = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 16);
+        var stream = CheckpointFiles.OpenExisting(path, "checkpoint");
         try
         {
-            var index = Safetensors.ReadIndex(stream, full, stream.Length);
+            var index = Safetensors.ReadIndex(stream, stream.Name, stream.Length);
             CheckpointMetadata.RequireCheckpointGenEntries(index);
             return new CheckpointFile(stream, index);
         }
@@ -67,7 +58,7 @@ internal sealed class CheckpointFile : IDisposable
             hash.Append(buffer.AsSpan(0, read));
             advanced?.Invoke(read);
         }
-        return CheckpointMetadata.FormatChecksum(hash);
+        return Checksum.Format(hash);
     }
 
     /// <summary>The tensor's bytes as they are in the file.</summary>

@@ -126,7 +126,7 @@ public sealed class CheckpointCallTests
             [Pretrained] private readonly Linear vae = nn.Linear(4, 4);
             public Model() : base("m") { RegisterComponents(); FreezePretrained(); }
             public override Tensor forward(Tensor x) => vae.forward(x);
-            public void save(string path, int step) => SaveCheckpoint($"{path}/{step}.safetensors");
+            public void save(string path, int step) => this.SaveCheckpoint($"{path}/{step}.safetensors");
         }
 
         public static class Training

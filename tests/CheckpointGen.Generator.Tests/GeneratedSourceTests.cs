@@ -56,6 +56,17 @@ public sealed class GeneratedSourceTests
     }
 
     [Fact]
+    public void The_file_of_a_one_field_model_stays_within_fifteen_lines_of_code()
+    {
+        var (result, _) = GeneratorHarness.Run(Snapshots.ReadCase("OnePretrainedField"));
+
+        var code = result.GeneratedTrees.Single().GetText().Lines.Select(l => l.ToString().Trim())
+            .Where(l => l.Length > 0 && !l.StartsWith("//", System.StringComparison.Ordinal) && l is not "{" and not "}")
+            .ToList();
+        Assert.InRange(code.Count, 1, 15);
+    }
+
+    [Fact]
     public void Every_type_gets_its_own_file()
     {
         var (result, _) = GeneratorHarness.Run(Snapshots.ReadCase("CheckpointableChild"));

@@ -28,7 +28,7 @@ public sealed partial class ReliabilityModel : nn.Module<Tensor, Tensor>
     public void Fill(long version)
     {
         using var noGrad = no_grad();
-        foreach (var tensor in TrainableStateDict().Values)
+        foreach (var tensor in this.TrainableStateDict().Values)
         {
             tensor.fill_(version);
         }
@@ -37,7 +37,7 @@ public sealed partial class ReliabilityModel : nn.Module<Tensor, Tensor>
     /// <summary>The single value every trainable tensor holds, or null when they disagree.</summary>
     public long? Version()
     {
-        var values = TrainableStateDict().Values.SelectMany(t => t.to_type(ScalarType.Float64).data<double>().ToArray()).Distinct().ToArray();
+        var values = this.TrainableStateDict().Values.SelectMany(t => t.to_type(ScalarType.Float64).data<double>().ToArray()).Distinct().ToArray();
         return values.Length == 1 ? (long)values[0] : null;
     }
 }

@@ -26,7 +26,7 @@ public sealed class AtomicSaveTests : IDisposable
 
         for (var failAfter = 0; failAfter < previous.Length; failAfter += 7)
         {
-            var error = Assert.Throws<IOException>(() => AtomicFile.Write(path, stream => model.SaveCheckpoint(new FailingStream(stream, failAfter))));
+            var error = Assert.Throws<IOException>(() => Format.AtomicFile.Write(path, stream => model.SaveCheckpoint(new FailingStream(stream, failAfter))));
 
             Assert.Equal(FailingStream.Message, error.Message);
             Assert.Equal(previous, File.ReadAllBytes(path));

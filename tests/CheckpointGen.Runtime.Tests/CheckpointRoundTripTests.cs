@@ -130,6 +130,38 @@ public sealed class CheckpointRoundTripTests
     }
 
     [Fact]
+    public void Two_checkpoints_in_one_stream_load_one_after_the_other()
+    {
+        using var stream = new MemoryStream();
+        using var first = new Captioner();
+        using var second = new Captioner();
+        first.SaveCheckpoint(stream);
+        second.SaveCheckpoint(stream);
+
+        stream.Position = 0;
+        using var restored = new Captioner();
+        restored.LoadCheckpoint(stream);
+        Assert.True(Tensors.BitIdentical(first.TrainableStateDict()["head.weight"], restored.TrainableStateDict()["head.weight"]));
+        restored.LoadCheckpoint(new ForwardOnlyStream(stream));
+        Assert.True(Tensors.BitIdentical(second.TrainableStateDict()["head.weight"], restored.TrainableStateDict()["head.weight"]));
+        Assert.Equal(stream.Length, stream.Position);
+    }
+
+    [Fact]
+    public void A_generic_model_records_its_closed_type()
+    {
+        using var folder = new TempFolder();
+        var path = folder.File("generic.safetensors");
+        using var model = new Wrapper<Encoder>(new Encoder());
+
+        model.SaveCheckpoint(path);
+
+        var recorded = WeightFiles.Metadata(path)["checkpointgen.model"];
+        Assert.Equal("CheckpointGen.Runtime.Tests.Models.Wrapper<CheckpointGen.Runtime.Tests.Models.Encoder>", recorded);
+        Assert.Equal(recorded, model.LoadCheckpoint(path).SavedModelType);
+    }
+
+    [Fact]
     public void Stream_round_trip_works_and_a_forward_only_stream_skips_pretrained_keys()
     {
         using var model = TrainedCaptioner(seed: 5);

@@ -62,7 +62,7 @@ public sealed class PretrainedPrefixTests
 
         var error = Assert.Throws<InvalidOperationException>(model.FreezePretrained);
 
-        Assert.Contains("'head.weight' is the same tensor as the pretrained 'embed.weight'", error.Message);
+        Assert.Contains("'head.weight' shares its memory with the pretrained 'embed.weight'", error.Message);
     }
 
     [Fact]

@@ -85,6 +85,56 @@ public sealed class ResumeTests : IDisposable
     }
 
     [Fact]
+    public void A_training_state_goes_through_a_stream_and_the_stream_is_left_after_the_checkpoint()
+    {
+        using var original = Model(seed: 1);
+        using var optimizer = Create("Adam", original.TrainableParameters());
+        Train(original, optimizer, 0, 3);
+        using var stream = new System.IO.MemoryStream();
+        original.SaveCheckpoint(stream, new TrainingState { Optimizer = optimizer, Step = 3, Epoch = 1 });
+        var end = stream.Position;
+        stream.WriteByte(42);
+        Train(original, optimizer, 3, 6);
+
+        using var resumed = Model(seed: 2);
+        using var reordered = Create("Adam", resumed.TrainableParameters().Reverse());
+        var training = new TrainingState { Optimizer = reordered };
+        stream.Position = 0;
+        resumed.LoadCheckpoint(stream, training);
+        Assert.Equal(end, stream.Position);
+        Train(resumed, reordered, 3, 6);
+
+        Assert.Equal(3, training.Step);
+        Assert.Equal(1, training.Epoch);
+        Assert.All(original.TrainableStateDict(), e => Assert.True(Tensors.BitIdentical(e.Value, resumed.TrainableStateDict()[e.Key]), e.Key));
+    }
+
+    [Fact]
+    public void Save_options_carry_the_training_state_and_the_progress_together()
+    {
+        var path = folder.File("resume.safetensors");
+        using var model = Model(seed: 1);
+        using var optimizer = Create("Adam", model.TrainableParameters());
+        Train(model, optimizer, 0, 2);
+        var reports = new List<CheckpointProgress>();
+
+        model.SaveCheckpoint(path, new CheckpointSaveOptions { Training = new TrainingState { Optimizer = optimizer, Step = 2 }, Progress = new Synchronous(reports.Add) });
+
+        var written = WeightFiles.Keys(path);
+        Assert.Contains("checkpointgen.optimizer/head.weight/exp_avg", written);
+        Assert.NotEmpty(reports);
+        Assert.Equal(reports[^1].BytesTotal, reports[^1].BytesDone);
+        var training = new TrainingState { Optimizer = optimizer };
+        model.LoadCheckpoint(path, training);
+        Assert.Equal(2, training.Step);
+    }
+
+    private sealed class Synchronous(Action<CheckpointProgress> report) : IProgress<CheckpointProgress>
+    {
+        public void Report(CheckpointProgress value) => report(value);
+    }
+
+    [Fact]
     public void The_file_holds_optimizer_state_for_trainable_parameters_only_and_still_loads_as_weights()
     {
         var path = folder.File("resume.safetensors");

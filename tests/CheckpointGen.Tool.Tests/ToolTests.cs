@@ -187,11 +187,11 @@ public sealed class ToolTests : IDisposable
 
         (exit, output) = Tool("verify", folder);
         Assert.Equal(2, exit);
-        Assert.Contains($"'{folder}' is a folder, not a checkpoint file: give the path of a .safetensors file in it.", output);
+        Assert.Contains($"'{folder}' is not a valid checkpoint: it is a folder, not a file; name the checkpoint file inside it.", output);
 
         (exit, output) = Tool("inspect", Path.Combine(folder, "missing.safetensors"));
         Assert.Equal(2, exit);
-        Assert.Contains("does not exist: check the path", output);
+        Assert.Contains($"The checkpoint '{Path.Combine(folder, "missing.safetensors")}' does not exist.", output);
     }
 
     [Theory]

@@ -48,21 +48,20 @@ internal static class Safetensors
             {
                 TensorBytes.Hash(checksum, tensor);
             }
-            WriteFile(stream, Header(tensors, WithEntry(metadata, checksumKey, CheckpointMetadata.FormatChecksum(checksum))), tensors, checksum: null, progress);
+            WriteFile(stream, Header(tensors, WithEntry(metadata, checksumKey, Checksum.Format(checksum))), tensors, checksum: null, progress);
             return;
         }
         // A value of the final length, overwritten in place once the data has been hashed.
-        var placeholder = CheckpointMetadata.ChecksumAlgorithm + new string('0', 16);
-        var header = Header(tensors, WithEntry(metadata, checksumKey, placeholder));
+        var header = Header(tensors, WithEntry(metadata, checksumKey, Checksum.Placeholder));
         var entry = Encoding.UTF8.GetBytes($"\"{checksumKey}\":\"");
-        var slot = header.AsSpan().IndexOf([.. entry, .. Encoding.UTF8.GetBytes(placeholder)]) + entry.Length;
+        var slot = header.AsSpan().IndexOf([.. entry, .. Encoding.UTF8.GetBytes(Checksum.Placeholder)]) + entry.Length;
         var start = stream.Position;
         var hashing = new PipelinedHash(checksum);
         WriteFile(stream, header, tensors, hashing, progress);
         hashing.Complete();
         var end = stream.Position;
         stream.Position = start + 8 + slot;
-        stream.Write(Encoding.UTF8.GetBytes(CheckpointMetadata.FormatChecksum(checksum)));
+        stream.Write(Encoding.UTF8.GetBytes(Checksum.Format(checksum)));
         stream.Position = end;
     }
 

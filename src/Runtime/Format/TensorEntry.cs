@@ -19,4 +19,8 @@ internal sealed record TensorEntry(string Key, ScalarType Dtype, long[] Shape, l
 /// <param name="Entries">The tensors, with offsets from the start of the file.</param>
 /// <param name="Metadata">The safetensors <c>__metadata__</c>, empty for other formats.</param>
 /// <param name="DataStart">Where the header ends.</param>
-internal sealed record TensorFileIndex(string Source, IReadOnlyList<TensorEntry> Entries, IReadOnlyDictionary<string, string> Metadata, long DataStart);
+internal sealed record TensorFileIndex(string Source, IReadOnlyList<TensorEntry> Entries, IReadOnlyDictionary<string, string> Metadata, long DataStart)
+{
+    /// <summary>Where the last tensor's bytes end: the end of the file's data.</summary>
+    public long DataEnd { get; } = Entries.Count == 0 ? DataStart : Entries.Max(e => e.Offset + e.ByteLength);
+}

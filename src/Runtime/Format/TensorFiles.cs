@@ -25,7 +25,8 @@ internal static class TensorFiles
     /// Reads <paramref name="wanted"/> entries of <paramref name="index"/> into new CPU tensors, in file order.
     /// <paramref name="origin"/> is the stream position entry offsets count from; a stream that cannot seek
     /// must stand right after the header. With a <paramref name="checksum"/>, every byte of the data section is
-    /// read (unwanted entries too) and appended to it. On failure no tensor is left undisposed.
+    /// read (unwanted entries too) and appended to it. The stream is left at the end of the data section. On failure no
+    /// tensor is left undisposed.
     /// </summary>
     public static Dictionary<string, Tensor> Read(Stream stream, long origin, TensorFileIndex index, IEnumerable<TensorEntry> wanted, XxHash3? checksum = null, ProgressCounter? progress = null)
     {
@@ -51,6 +52,7 @@ internal static class TensorFiles
                 }
                 position += entry.ByteLength;
             }
+            MoveTo(stream, origin, position, index.DataEnd);
             hashing?.Complete();
             return tensors;
         }

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 
 namespace CheckpointGen.Runtime.Tests.Models;
 
-/// <summary>The model of DESIGN.md: a frozen pretrained encoder and a small trainable head.</summary>
+/// <summary>The model of the README: a frozen pretrained encoder and a small trainable head.</summary>
 public sealed partial class Captioner : nn.Module<Tensor, Tensor>
 {
     public const string Source = "test-weights/captioner-vae.safetensors";

@@ -237,3 +237,21 @@ public sealed partial class ShardedCaptioner : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x) => head.forward(encoder.forward(x));
 }
+
+/// <summary>A generic model: its checkpoints name the closed type.</summary>
+public sealed partial class Wrapper<TEncoder> : nn.Module<Tensor, Tensor> where TEncoder : nn.Module<Tensor, Tensor>
+{
+    [Pretrained]
+    private readonly TEncoder encoder;
+
+    private readonly Linear head = nn.Linear(8, 2);
+
+    public Wrapper(TEncoder encoder) : base("Wrapper")
+    {
+        this.encoder = encoder;
+        RegisterComponents();
+        FreezePretrained();
+    }
+
+    public override Tensor forward(Tensor x) => head.forward(encoder.forward(x));
+}

@@ -5,56 +5,26 @@ namespace Samples
 {
     partial class Renamed : global::CheckpointGen.ICheckpointable
     {
-        /// <summary>The checkpoint facts of this type: its <c>[Pretrained]</c> fields with their current values.</summary>
-        private global::CheckpointGen.CheckpointPolicy __CheckpointPolicy() => new(
-            this,
-            "Samples.Renamed",
+        global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => new(this,
             new global::CheckpointGen.PretrainedField("encoder", this.encoder, Source: "weights/backbone.dat"));
 
         /// <inheritdoc/>
-        public global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes => __CheckpointPolicy().PretrainedPrefixes;
+        public global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes => global::CheckpointGen.CheckpointPolicy.Of(this).PretrainedPrefixes;
 
         /// <inheritdoc/>
-        public void FreezePretrained() => __CheckpointPolicy().FreezePretrained();
+        public void FreezePretrained() => global::CheckpointGen.CheckpointPolicy.Of(this).FreezePretrained();
 
         /// <inheritdoc/>
-        public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> TrainableParameters() => __CheckpointPolicy().TrainableParameters();
+        public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> TrainableParameters() => global::CheckpointGen.CheckpointPolicy.Of(this).TrainableParameters();
 
         /// <inheritdoc/>
-        public global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> TrainableStateDict() => __CheckpointPolicy().TrainableStateDict();
-
-        /// <inheritdoc/>
-        public void SaveCheckpoint(string path) => __CheckpointPolicy().SaveCheckpoint(path);
-
-        /// <inheritdoc/>
-        public void SaveCheckpoint(string path, global::System.IProgress<global::CheckpointGen.CheckpointProgress>? progress) => __CheckpointPolicy().SaveCheckpoint(path, progress);
-
-        /// <inheritdoc/>
-        public void SaveCheckpoint(string path, global::CheckpointGen.TrainingState training) => __CheckpointPolicy().SaveCheckpoint(path, training);
-
-        /// <inheritdoc/>
-        public void SaveCheckpoint(global::System.IO.Stream stream) => __CheckpointPolicy().SaveCheckpoint(stream);
-
-        /// <inheritdoc/>
-        public global::CheckpointGen.CheckpointLoadReport LoadCheckpoint(string path, global::CheckpointGen.CheckpointLoadOptions? options = null) => __CheckpointPolicy().LoadCheckpoint(path, options);
-
-        /// <inheritdoc/>
-        public global::CheckpointGen.CheckpointLoadReport LoadCheckpoint(global::System.IO.Stream stream, global::CheckpointGen.CheckpointLoadOptions? options = null) => __CheckpointPolicy().LoadCheckpoint(stream, options);
-
-        /// <inheritdoc/>
-        public global::CheckpointGen.CheckpointLoadReport LoadCheckpoint(string path, global::CheckpointGen.TrainingState training, global::CheckpointGen.CheckpointLoadOptions? options = null) => __CheckpointPolicy().LoadCheckpoint(path, training, options);
-
-        /// <inheritdoc/>
-        public void LoadPretrained() => __CheckpointPolicy().LoadPretrained();
-
-        /// <inheritdoc/>
-        global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => __CheckpointPolicy();
+        public void LoadPretrained() => global::CheckpointGen.CheckpointPolicy.Of(this).LoadPretrained();
 
         /// <summary>Sets the training mode; the pretrained parts stay in eval mode, since their BatchNorm statistics are never checkpointed and must not drift.</summary>
         public override void train(bool train = true)
         {
             base.train(train);
-            __CheckpointPolicy().KeepPretrainedInEval();
+            global::CheckpointGen.CheckpointPolicy.Of(this).KeepPretrainedInEval();
         }
     }
 }

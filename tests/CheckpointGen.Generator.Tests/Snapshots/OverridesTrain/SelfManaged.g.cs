@@ -3,48 +3,18 @@
 
 partial class SelfManaged : global::CheckpointGen.ICheckpointable
 {
-    /// <summary>The checkpoint facts of this type: its <c>[Pretrained]</c> fields with their current values.</summary>
-    private global::CheckpointGen.CheckpointPolicy __CheckpointPolicy() => new(
-        this,
-        "SelfManaged",
+    global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => new(this,
         new global::CheckpointGen.PretrainedField("encoder", this.encoder, Source: "weights/encoder.safetensors"));
 
     /// <inheritdoc/>
-    public global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes => __CheckpointPolicy().PretrainedPrefixes;
+    public global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes => global::CheckpointGen.CheckpointPolicy.Of(this).PretrainedPrefixes;
 
     /// <inheritdoc/>
-    public void FreezePretrained() => __CheckpointPolicy().FreezePretrained();
+    public void FreezePretrained() => global::CheckpointGen.CheckpointPolicy.Of(this).FreezePretrained();
 
     /// <inheritdoc/>
-    public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> TrainableParameters() => __CheckpointPolicy().TrainableParameters();
+    public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> TrainableParameters() => global::CheckpointGen.CheckpointPolicy.Of(this).TrainableParameters();
 
     /// <inheritdoc/>
-    public global::System.Collections.Generic.Dictionary<string, global::TorchSharp.torch.Tensor> TrainableStateDict() => __CheckpointPolicy().TrainableStateDict();
-
-    /// <inheritdoc/>
-    public void SaveCheckpoint(string path) => __CheckpointPolicy().SaveCheckpoint(path);
-
-    /// <inheritdoc/>
-    public void SaveCheckpoint(string path, global::System.IProgress<global::CheckpointGen.CheckpointProgress>? progress) => __CheckpointPolicy().SaveCheckpoint(path, progress);
-
-    /// <inheritdoc/>
-    public void SaveCheckpoint(string path, global::CheckpointGen.TrainingState training) => __CheckpointPolicy().SaveCheckpoint(path, training);
-
-    /// <inheritdoc/>
-    public void SaveCheckpoint(global::System.IO.Stream stream) => __CheckpointPolicy().SaveCheckpoint(stream);
-
-    /// <inheritdoc/>
-    public global::CheckpointGen.CheckpointLoadReport LoadCheckpoint(string path, global::CheckpointGen.CheckpointLoadOptions? options = null) => __CheckpointPolicy().LoadCheckpoint(path, options);
-
-    /// <inheritdoc/>
-    public global::CheckpointGen.CheckpointLoadReport LoadCheckpoint(global::System.IO.Stream stream, global::CheckpointGen.CheckpointLoadOptions? options = null) => __CheckpointPolicy().LoadCheckpoint(stream, options);
-
-    /// <inheritdoc/>
-    public global::CheckpointGen.CheckpointLoadReport LoadCheckpoint(string path, global::CheckpointGen.TrainingState training, global::CheckpointGen.CheckpointLoadOptions? options = null) => __CheckpointPolicy().LoadCheckpoint(path, training, options);
-
-    /// <inheritdoc/>
-    public void LoadPretrained() => __CheckpointPolicy().LoadPretrained();
-
-    /// <inheritdoc/>
-    global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => __CheckpointPolicy();
+    public void LoadPretrained() => global::CheckpointGen.CheckpointPolicy.Of(this).LoadPretrained();
 }

@@ -4,7 +4,7 @@ using System.IO;
 using System.Linq;
 using System.Runtime.InteropServices;
 
-namespace CheckpointGen;
+namespace CheckpointGen.Format;
 
 /// <summary>Replaces a file so that a reader (or a crash) sees either the old content or the new, never a mix.</summary>
 internal static partial class AtomicFile

@@ -1,0 +1,160 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.IO.Hashing;
+using System.Linq;
+using CheckpointGen.Format;
+using CheckpointGen.Parts;
+using CheckpointGen.Training;
+
+namespace CheckpointGen.Loading;
+
+/// <summary>
+/// Turns a checkpoint into a <see cref="CheckpointLoadPlan"/>: reads the header, matches every key, shape and dtype,
+/// compares the pretrained fingerprints and the training state, reads the data and verifies its checksum. It never
+/// touches the model or the optimizer; whatever it refuses, they stay as they were.
+/// </summary>
+internal static class CheckpointReader
+{
+    /// <param name="policy">The model the checkpoint is for.</param>
+    /// <param name="stream">Positioned at the checkpoint's first byte.</param>
+    /// <param name="source">The file or stream, for messages.</param>
+    /// <param name="wholeFile">The checkpoint fills the stream to its end (a file); otherwise it is read up to its own end and the stream left there.</param>
+    /// <param name="training">The training state to fill, or <see langword="null"/> for the weights only.</param>
+    /// <param name="options">What to accept.</param>
+    public static CheckpointLoadPlan Plan(CheckpointPolicy policy, Stream stream, string source, bool wholeFile, TrainingState? training, CheckpointLoadOptions options)
+    {
+        var origin = stream.CanSeek ? stream.Position : 0;
+        var index = Safetensors.ReadIndex(stream, source, wholeFile ? stream.Length - origin : null);
+        CheckpointMetadata.RequireCheckpointGenEntries(index);
+
+        var state = policy.Model.state_dict();
+        var matcher = new StateMatcher(state);
+        var problems = matcher.Problems;
+        var weights = new List<TensorEntry>();
+        var skipped = new List<string>();
+        var optimizerEntries = new Dictionary<string, TensorEntry>(StringComparer.Ordinal);
+        foreach (var entry in index.Entries)
+        {
+            if (entry.Key.StartsWith(TrainingSnapshot.TensorKeyPrefix, StringComparison.Ordinal))
+            {
+                // Training state: restored only when asked for; a weights-only load passes over it.
+                optimizerEntries.Add(entry.Key, entry);
+            }
+            else if (policy.IsPretrained(entry.Key))
+            {
+                if (options.SkipPretrainedKeys)
+                {
+                    skipped.Add(entry.Key);
+                }
+                else
+                {
+                    problems.Add(new CheckpointProblem(CheckpointProblemKind.UnexpectedKey, entry.Key, null, entry.Describe()));
+                }
+            }
+            else if (matcher.Match(entry, entry.Key))
+            {
+                weights.Add(entry);
+            }
+        }
+        matcher.AddMissing(index.Entries.Select(e => e.Key).ToHashSet(StringComparer.Ordinal), key => !policy.IsPretrained(key));
+        var fingerprints = CompareFingerprints(policy.Parts, state, index.Metadata, options, problems);
+
+        // A weights-only load passes over the training state, as it passes over the optimizer's tensors.
+        var snapshot = training is null ? null : TrainingSnapshot.Read(index.Metadata, source);
+        OptimizerRestore? restore = null;
+        if (training is not null)
+        {
+            if (snapshot is null)
+            {
+                problems.Add(new CheckpointProblem(CheckpointProblemKind.OptimizerMismatch, "training state", "a training state to fill", "none saved"));
+            }
+            else if (training.Optimizer is { } optimizer)
+            {
+                OptimizerState.RequireSupported(optimizer);
+                var named = OptimizerState.NamedParameters(optimizer, policy.TrainableNamedParameters(), policy.ModelType);
+                if (snapshot.Optimizer is null)
+                {
+                    problems.Add(new CheckpointProblem(CheckpointProblemKind.OptimizerMismatch, "optimizer", optimizer.GetType().Name, "no optimizer state"));
+                }
+                else
+                {
+                    restore = OptimizerState.Plan(snapshot.Optimizer, optimizer, named, optimizerEntries, source, problems);
+                }
+            }
+        }
+        StateMatcher.ThrowIfAny(problems, source, policy.ModelType);
+
+        var wanted = restore is null ? weights : weights.Concat(optimizerEntries.Values);
+        var checksum = options.VerifyChecksum ? CheckpointMetadata.RecordedChecksum(index) : null;
+        var hash = checksum is null ? null : new XxHash3();
+        var progress = ProgressCounter.For(options.Progress, wanted.Sum(e => e.ByteLength));
+        var staged = TensorFiles.Read(stream, origin, index, wanted, hash, progress);
+        try
+        {
+            if (hash is not null && Checksum.Format(hash) is var actual && actual != checksum)
+            {
+                throw new CheckpointFormatException(source, $"its data does not match the checksum recorded at save (recorded {checksum}, read {actual}): the file is damaged.");
+            }
+        }
+        catch
+        {
+            foreach (var tensor in staged.Values)
+            {
+                tensor.Dispose();
+            }
+            throw;
+        }
+
+        var report = new CheckpointLoadReport
+        {
+            Source = source,
+            LoadedKeys = weights.Select(e => e.Key).ToArray(),
+            SkippedPretrainedKeys = skipped,
+            FingerprintsChecked = fingerprints.Checked,
+            FingerprintsNotChecked = fingerprints.NotChecked,
+            ContentFingerprintsChecked = fingerprints.ContentChecked,
+            ChecksumVerified = checksum is not null,
+            SavedModelType = index.Metadata.GetValueOrDefault(CheckpointMetadata.Model),
+            BytesLoaded = weights.Sum(e => e.ByteLength),
+        };
+        return new CheckpointLoadPlan(state, weights.Select(e => e.Key).ToArray(), staged, restore, snapshot, report);
+    }
+
+    private sealed record Fingerprints(List<string> Checked, List<string> NotChecked, List<string> ContentChecked);
+
+    /// <summary>The pretrained parts the file recorded, compared with the model's: the structure, and the weights where both know them.</summary>
+    private static Fingerprints CompareFingerprints(
+        PretrainedParts parts, IReadOnlyDictionary<string, TorchSharp.torch.Tensor> state, IReadOnlyDictionary<string, string> metadata,
+        CheckpointLoadOptions options, List<CheckpointProblem> problems)
+    {
+        var result = new Fingerprints([], [], []);
+        foreach (var part in parts.All)
+        {
+            if (!options.VerifyPretrainedFingerprints || !metadata.TryGetValue(CheckpointMetadata.FingerprintPrefix + part.Prefix, out var recorded))
+            {
+                result.NotChecked.Add(part.Prefix);
+                continue;
+            }
+            var actual = CheckpointMetadata.StructuralFingerprint(state, part.Prefix);
+            if (recorded != actual)
+            {
+                problems.Add(new CheckpointProblem(CheckpointProblemKind.FingerprintMismatch, part.Prefix, actual, recorded));
+                continue;
+            }
+            result.Checked.Add(part.Prefix);
+            if (metadata.TryGetValue(CheckpointMetadata.ContentPrefix + part.Prefix, out var recordedContent) && PretrainedContent.Of(part.Module) is { } content)
+            {
+                if (recordedContent == content)
+                {
+                    result.ContentChecked.Add(part.Prefix);
+                }
+                else
+                {
+                    problems.Add(new CheckpointProblem(CheckpointProblemKind.FingerprintMismatch, part.Prefix, content, recordedContent));
+                }
+            }
+        }
+        return result;
+    }
+}
