@@ -14,13 +14,20 @@ public sealed record CheckpointLoadReport
     /// <summary>Keys in the file under a pretrained prefix, which were not loaded (an old full checkpoint has them).</summary>
     public required IReadOnlyList<string> SkippedPretrainedKeys { get; init; }
 
-    /// <summary>Pretrained prefixes whose fingerprint the file recorded and the model matched.</summary>
+    /// <summary>
+    /// Pretrained prefixes verified against the file: the structure and the weights the checkpoint was saved with match
+    /// the model's. Every pretrained part is in exactly one of this list and <see cref="FingerprintsNotChecked"/>.
+    /// </summary>
     public required IReadOnlyList<string> FingerprintsChecked { get; init; }
 
-    /// <summary>Pretrained prefixes of the model whose fingerprint was not compared: the file records none (for example a checkpoint not written by CheckpointGen), or the options turned verification off.</summary>
+    /// <summary>
+    /// Pretrained prefixes of the model whose weights were not compared: the options turned verification off, or the file
+    /// records no weights for the part (a checkpoint not written by CheckpointGen, or by a version that recorded the
+    /// structure only).
+    /// </summary>
     public required IReadOnlyList<string> FingerprintsNotChecked { get; init; }
 
-    /// <summary>Pretrained prefixes whose weights (content fingerprint) the file recorded and the model matched: both sides loaded them through <c>LoadPretrained()</c>.</summary>
+    /// <summary>The same as <see cref="FingerprintsChecked"/>: the weights of every checked part are compared.</summary>
     public IReadOnlyList<string> ContentFingerprintsChecked { get; init; } = [];
 
     /// <summary>Whether the data was verified against a checksum recorded in the file.</summary>

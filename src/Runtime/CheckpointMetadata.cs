@@ -20,6 +20,12 @@ public static class CheckpointMetadata
     /// <summary>The CheckpointGen version that wrote the file.</summary>
     public const string Version = "checkpointgen.version";
 
+    /// <summary>
+    /// The layout of CheckpointGen's entries: <c>2</c> (this version) checksums the tensor table with the data; a file
+    /// without it is of layout 1, whose checksum covers the data only.
+    /// </summary>
+    public const string FormatVersion = "checkpointgen.format-version";
+
     /// <summary>The model type that saved the file.</summary>
     public const string Model = "checkpointgen.model";
 
@@ -30,13 +36,15 @@ public static class CheckpointMetadata
     public const string FingerprintPrefix = "checkpointgen.fingerprint.";
 
     /// <summary>
-    /// Followed by a pretrained prefix: the content fingerprint of that part's weights as <c>LoadPretrained()</c>
-    /// read them. Written only when the model's pretrained weights came through <c>LoadPretrained()</c>.
+    /// Followed by a pretrained prefix: the content fingerprint of that part's weights (keys, dtypes, shapes and bytes)
+    /// as they were at save, however they got into the model.
     /// </summary>
     public const string ContentPrefix = "checkpointgen.content.";
 
     /// <summary>The checksum of the data section: <c>xxh3-64:</c> and 16 hex digits.</summary>
     public const string Checksum = "checkpointgen.checksum";
+
+    internal const string CurrentFormatVersion = "2";
 
     internal static string WriterVersion { get; } =
         typeof(CheckpointMetadata).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0";
@@ -100,6 +108,18 @@ public static class CheckpointMetadata
             var problem = excluded is null || excluded.Any(prefix => prefix is null) ? $"'{Excluded}' is missing or not a JSON array of strings" : $"it lacks {string.Join(", ", missing.Select(k => $"'{k}'"))}";
             throw new CheckpointFormatException(index.Source, $"its metadata says CheckpointGen wrote it, but {problem}: the header is damaged.");
         }
+    }
+
+    /// <summary>The layout of the file's CheckpointGen entries: 1 when it does not say (an older file, or another writer's).</summary>
+    internal static int LayoutVersion(TensorFileIndex index)
+    {
+        if (!index.Metadata.TryGetValue(FormatVersion, out var text))
+        {
+            return 1;
+        }
+        return int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var version) && version is >= 1 and <= 2
+            ? version
+            : throw new CheckpointFormatException(index.Source, $"'{FormatVersion}' is '{text}'; this CheckpointGen reads layouts 1 and 2. A newer CheckpointGen wrote it: update the package to read it.");
     }
 
     internal static string? RecordedChecksum(TensorFileIndex index)

@@ -16,8 +16,10 @@ public enum CheckpointProblemKind
     ShapeMismatch,
     /// <summary>Both have the key with different element types.</summary>
     DtypeMismatch,
-    /// <summary>The pretrained part recorded in the file differs from the model's.</summary>
+    /// <summary>The pretrained part recorded in the file has another structure (keys, dtypes, shapes) than the model's.</summary>
     FingerprintMismatch,
+    /// <summary>The pretrained part recorded in the file has the same structure as the model's but other weights.</summary>
+    PretrainedWeightsMismatch,
     /// <summary>The optimizer's state in the file does not fit the optimizer: another kind, other parameters, other shapes.</summary>
     OptimizerMismatch,
 }
@@ -27,16 +29,20 @@ public enum CheckpointProblemKind
 /// <param name="Key">The state-dict key, or the pretrained prefix for a fingerprint.</param>
 /// <param name="Expected">What the model has, or <see langword="null"/> when it has nothing.</param>
 /// <param name="Found">What the file has, or <see langword="null"/> when it has nothing.</param>
-public sealed record CheckpointProblem(CheckpointProblemKind Kind, string Key, string? Expected, string? Found)
+/// <param name="Hint">The likely cause and what to do, where one can be told.</param>
+public sealed record CheckpointProblem(CheckpointProblemKind Kind, string Key, string? Expected, string? Found, string? Hint = null)
 {
     /// <inheritdoc/>
-    public override string ToString() => Kind switch
+    public override string ToString() => Hint is null ? Describe() : $"{Describe()}. {Hint}";
+
+    private string Describe() => Kind switch
     {
         CheckpointProblemKind.MissingKey => $"missing key '{Key}' (model has {Expected})",
         CheckpointProblemKind.UnexpectedKey => $"unexpected key '{Key}' (file has {Found})",
         CheckpointProblemKind.ShapeMismatch => $"shape mismatch for '{Key}': model has {Expected}, file has {Found}",
         CheckpointProblemKind.DtypeMismatch => $"dtype mismatch for '{Key}': model has {Expected}, file has {Found}",
         CheckpointProblemKind.OptimizerMismatch => $"optimizer state for '{Key}': the optimizer has {Expected}, the file has {Found}",
+        CheckpointProblemKind.PretrainedWeightsMismatch => $"pretrained part '{Key}' holds other weights than the checkpoint was saved with: model {Expected}, file {Found}",
         _ => $"pretrained part '{Key}' differs from the one the checkpoint was saved with: model {Expected}, file {Found}",
     };
 }

@@ -15,7 +15,7 @@ public sealed partial class ReliabilityModel : nn.Module<Tensor, Tensor>
 
     public ReliabilityModel(long features = 8) : base(nameof(ReliabilityModel))
     {
-        encoder = nn.Sequential(nn.Linear(8, features), nn.BatchNorm1d(features));
+        encoder = StandInWeights.Create(() => nn.Sequential(nn.Linear(8, features), nn.BatchNorm1d(features)));
         head = nn.Linear(features, features);
         norm = nn.BatchNorm1d(features);
         RegisterComponents();

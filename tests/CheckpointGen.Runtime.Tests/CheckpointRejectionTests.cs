@@ -119,6 +119,10 @@ public sealed class CheckpointRejectionTests : IDisposable
     {
         var path = folder.File("full.safetensors");
         using var trained = new Captioner();
+        using (no_grad())
+        {
+            trained.Vae.state_dict()["input.weight"].add_(1);
+        }
         WeightFiles.WriteSafetensors(path, trained.state_dict());
 
         var report = model.LoadCheckpoint(path);

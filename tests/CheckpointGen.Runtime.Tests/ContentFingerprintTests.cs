@@ -1,4 +1,7 @@
+using System;
 using System.IO;
+using System.Linq;
+using CheckpointGen.Parts;
 using CheckpointGen.Reliability;
 using CheckpointGen.Runtime.Tests.Models;
 using Xunit;
@@ -6,8 +9,8 @@ using static TorchSharp.torch;
 
 namespace CheckpointGen.Runtime.Tests;
 
-/// <summary>A checkpoint records which pretrained weights it was trained against, when they came through LoadPretrained.</summary>
-public sealed class ContentFingerprintTests : System.IDisposable
+/// <summary>What a checkpoint leaves out is verified, never assumed: it records the pretrained weights it was trained against.</summary>
+public sealed class ContentFingerprintTests : IDisposable
 {
     private readonly TempFolder folder = new();
 
@@ -19,6 +22,12 @@ public sealed class ContentFingerprintTests : System.IDisposable
         var model = new Captioner();
         model.LoadPretrained();
         return model;
+    }
+
+    private static void Change(Tensor tensor, double by)
+    {
+        using var noGrad = no_grad();
+        tensor.add_(by);
     }
 
     [Fact]
@@ -36,11 +45,35 @@ public sealed class ContentFingerprintTests : System.IDisposable
 
         var report = resumed.LoadCheckpoint(path);
 
-        Assert.Equal(["vae."], report.ContentFingerprintsChecked);
+        Assert.Equal(["vae."], report.FingerprintsChecked);
+        Assert.Empty(report.FingerprintsNotChecked);
     }
 
     [Fact]
-    public void Other_pretrained_weights_of_the_same_shape_are_refused_unless_allowed()
+    public void Forgetting_LoadPretrained_on_the_resume_path_is_refused_and_named()
+    {
+        manual_seed(1);
+        using var weights = new Encoder();
+        var path = folder.File("ckpt.safetensors");
+        using (var trained = LoadedFrom(weights))
+        {
+            trained.SaveCheckpoint(path);
+        }
+        using var resumed = new Captioner();
+        using var before = new ModelSnapshot(resumed);
+
+        var error = Assert.Throws<CheckpointMismatchException>(() => resumed.LoadCheckpoint(path));
+
+        before.AssertUnchanged(resumed);
+        var problem = Assert.Single(error.Problems);
+        Assert.Equal(CheckpointProblemKind.PretrainedWeightsMismatch, problem.Kind);
+        Assert.Equal("vae.", problem.Key);
+        Assert.Contains("LoadPretrained() was not called", error.Message);
+        Assert.Contains("VerifyPretrainedFingerprints = false", error.Message);
+    }
+
+    [Fact]
+    public void Other_weights_from_the_source_are_refused_unless_allowed_and_the_report_says_not_checked()
     {
         manual_seed(1);
         using var weights = new Encoder();
@@ -56,28 +89,107 @@ public sealed class ContentFingerprintTests : System.IDisposable
         var error = Assert.Throws<CheckpointMismatchException>(() => resumed.LoadCheckpoint(path));
 
         before.AssertUnchanged(resumed);
-        var problem = Assert.Single(error.Problems);
-        Assert.Equal(CheckpointProblemKind.FingerprintMismatch, problem.Kind);
-        Assert.Equal("vae.", problem.Key);
-        Assert.StartsWith("content-", problem.Expected);
-        Assert.Empty(resumed.LoadCheckpoint(path, new CheckpointLoadOptions { VerifyPretrainedFingerprints = false }).ContentFingerprintsChecked);
+        Assert.Equal(CheckpointProblemKind.PretrainedWeightsMismatch, Assert.Single(error.Problems).Kind);
+        Assert.Contains("the source file changed", error.Message);
+        var report = resumed.LoadCheckpoint(path, new CheckpointLoadOptions { VerifyPretrainedFingerprints = false });
+        Assert.Empty(report.FingerprintsChecked);
+        Assert.Equal(["vae."], report.FingerprintsNotChecked);
     }
 
     [Fact]
-    public void Without_LoadPretrained_only_the_structure_is_compared()
+    public void Frozen_weights_put_in_by_hand_are_recorded_by_content()
+    {
+        var path = folder.File("ckpt.safetensors");
+        using (var trained = new ReliabilityModel())
+        {
+            trained.SaveCheckpoint(path);
+        }
+        using var same = new ReliabilityModel();
+        Assert.Equal(["encoder."], same.LoadCheckpoint(path).FingerprintsChecked);
+
+        using var other = new ReliabilityModel();
+        Change(other.state_dict()["encoder.0.weight"], 0.5);
+        using var before = new ModelSnapshot(other);
+        var error = Assert.Throws<CheckpointMismatchException>(() => other.LoadCheckpoint(path));
+        Assert.Equal(CheckpointProblemKind.PretrainedWeightsMismatch, Assert.Single(error.Problems).Kind);
+        before.AssertUnchanged(other);
+    }
+
+    [Fact]
+    public void Weights_changed_in_place_after_LoadPretrained_are_what_the_next_save_records()
+    {
+        manual_seed(1);
+        using var weights = new Encoder();
+        var path = folder.File("ckpt.safetensors");
+        using (var drifted = LoadedFrom(weights))
+        {
+            drifted.SaveCheckpoint(folder.File("before.safetensors"));
+            Change(drifted.Vae.state_dict()["output.bias"], 0.25);
+            drifted.SaveCheckpoint(path);
+        }
+        Assert.NotEqual(WeightFiles.Metadata(folder.File("before.safetensors"))["checkpointgen.content.vae."], WeightFiles.Metadata(path)["checkpointgen.content.vae."]);
+        using var original = LoadedFrom(weights);
+
+        var error = Assert.Throws<CheckpointMismatchException>(() => original.LoadCheckpoint(path));
+
+        Assert.Equal(CheckpointProblemKind.PretrainedWeightsMismatch, Assert.Single(error.Problems).Kind);
+    }
+
+    [Fact]
+    public void A_pretrained_parameter_that_requires_grad_refuses_the_save_and_keeps_the_previous_file()
+    {
+        manual_seed(1);
+        using var weights = new Encoder();
+        var path = folder.File("ckpt.safetensors");
+        using var model = LoadedFrom(weights);
+        model.SaveCheckpoint(path);
+        var previous = File.ReadAllBytes(path);
+        model.Vae.parameters().First().requires_grad = true;
+
+        var error = Assert.Throws<InvalidOperationException>(() => model.SaveCheckpoint(path));
+
+        Assert.Contains("'vae.input.weight' requires grad", error.Message);
+        Assert.Equal(previous, File.ReadAllBytes(path));
+        Assert.Equal(["ckpt.safetensors"], Directory.GetFiles(folder.Path).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void The_frozen_part_is_hashed_at_most_once_while_it_is_unchanged()
+    {
+        manual_seed(1);
+        using var weights = new Encoder();
+        using var model = LoadedFrom(weights);
+        var path = folder.File("ckpt.safetensors");
+        var hashed = PretrainedContent.HashesComputed;
+
+        for (var i = 0; i < 3; i++)
+        {
+            model.SaveCheckpoint(path);
+            model.LoadCheckpoint(path);
+        }
+        Assert.Equal(hashed, PretrainedContent.HashesComputed);
+
+        Change(model.Vae.state_dict()["output.bias"], 1);
+        model.SaveCheckpoint(path);
+        model.SaveCheckpoint(path);
+        Assert.Equal(hashed + 1, PretrainedContent.HashesComputed);
+    }
+
+    [Fact]
+    public void A_file_that_records_the_structure_only_leaves_the_part_not_checked()
     {
         var path = folder.File("ckpt.safetensors");
         using (var model = new Captioner())
         {
             model.SaveCheckpoint(path);
         }
-        Assert.False(WeightFiles.Metadata(path).ContainsKey("checkpointgen.content.vae."));
+        WeightFiles.EditMetadata(path, metadata => metadata.Remove("checkpointgen.content.vae."));
         using var resumed = new Captioner();
 
         var report = resumed.LoadCheckpoint(path);
 
-        Assert.Equal(["vae."], report.FingerprintsChecked);
-        Assert.Empty(report.ContentFingerprintsChecked);
+        Assert.Empty(report.FingerprintsChecked);
+        Assert.Equal(["vae."], report.FingerprintsNotChecked);
     }
 
     [Fact]
@@ -97,6 +209,6 @@ public sealed class ContentFingerprintTests : System.IDisposable
         using var fromSafetensors = new Decoder();
         fromSafetensors.LoadPretrained();
 
-        Assert.Equal(["text_encoder."], fromSafetensors.LoadCheckpoint(path).ContentFingerprintsChecked);
+        Assert.Equal(["text_encoder."], fromSafetensors.LoadCheckpoint(path).FingerprintsChecked);
     }
 }

@@ -23,6 +23,8 @@ internal static class Dtypes
 
     private static readonly Dictionary<string, ScalarType> BySafetensorsName = Invert(SafetensorsNames);
 
+    public static string SafetensorsName(ScalarType dtype) => SafetensorsNames[dtype];
+
     public static bool TryGetSafetensorsName(ScalarType dtype, out string name) => SafetensorsNames.TryGetValue(dtype, out name!);
 
     public static bool TryParseSafetensorsName(string name, out ScalarType dtype) => BySafetensorsName.TryGetValue(name, out dtype);

@@ -28,9 +28,9 @@ internal static class Safetensors
     public const long MaxHeaderBytes = 100_000_000;
 
     /// <summary>
-    /// Writes the file. With a <paramref name="checksumKey"/>, the xxHash3 of the data section is recorded in the metadata
-    /// under that key: on a seekable stream it is computed while the data is written and patched into the header
-    /// afterwards (one pass over the tensors); otherwise the tensors are hashed first.
+    /// Writes the file. With a <paramref name="checksumKey"/>, the <see cref="Checksum"/> of the tensor table and the data
+    /// is recorded in the metadata under that key: on a seekable stream it is computed while the data is written and
+    /// patched into the header afterwards (one pass over the tensors); otherwise the tensors are hashed first.
     /// </summary>
     public static void Write(
         Stream stream, IReadOnlyList<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string> metadata,
@@ -41,7 +41,7 @@ internal static class Safetensors
             WriteFile(stream, Header(tensors, metadata), tensors, checksum: null, progress);
             return;
         }
-        var checksum = new XxHash3();
+        var checksum = Checksum.Start(Layout(tensors), dataStart: 0);
         if (!stream.CanSeek)
         {
             foreach (var (_, tensor) in tensors)
@@ -92,28 +92,21 @@ internal static class Safetensors
                 writer.WriteString(key, value);
             }
             writer.WriteEndObject();
-            long offset = 0;
-            foreach (var (key, tensor) in tensors)
+            foreach (var entry in Layout(tensors))
             {
-                if (!Dtypes.TryGetSafetensorsName(tensor.dtype, out var dtype))
-                {
-                    throw new NotSupportedException($"'{key}' is a {tensor.dtype} tensor, which safetensors cannot store.");
-                }
-                var bytes = tensor.numel() * tensor.element_size();
-                writer.WriteStartObject(key);
-                writer.WriteString("dtype", dtype);
+                writer.WriteStartObject(entry.Key);
+                writer.WriteString("dtype", Dtypes.SafetensorsName(entry.Dtype));
                 writer.WriteStartArray("shape");
-                foreach (var dimension in tensor.shape)
+                foreach (var dimension in entry.Shape)
                 {
                     writer.WriteNumberValue(dimension);
                 }
                 writer.WriteEndArray();
                 writer.WriteStartArray("data_offsets");
-                writer.WriteNumberValue(offset);
-                writer.WriteNumberValue(offset + bytes);
+                writer.WriteNumberValue(entry.Offset);
+                writer.WriteNumberValue(entry.Offset + entry.ByteLength);
                 writer.WriteEndArray();
                 writer.WriteEndObject();
-                offset += bytes;
             }
             writer.WriteEndObject();
         }
@@ -124,6 +117,24 @@ internal static class Safetensors
             json.WriteByte((byte)' ');
         }
         return json.ToArray();
+    }
+
+    /// <summary>Where each tensor goes: back to back, in the given order, offsets from the start of the data section.</summary>
+    private static List<TensorEntry> Layout(IReadOnlyList<KeyValuePair<string, Tensor>> tensors)
+    {
+        var entries = new List<TensorEntry>(tensors.Count);
+        long offset = 0;
+        foreach (var (key, tensor) in tensors)
+        {
+            if (!Dtypes.TryGetSafetensorsName(tensor.dtype, out _))
+            {
+                throw new NotSupportedException($"'{key}' is a {tensor.dtype} tensor, which safetensors cannot store.");
+            }
+            var bytes = tensor.numel() * tensor.element_size();
+            entries.Add(new TensorEntry(key, tensor.dtype, tensor.shape, offset, bytes));
+            offset += bytes;
+        }
+        return entries;
     }
 
     /// <summary>True when the file starts like a safetensors file: a header length that fits, then <c>{</c> after optional whitespace.</summary>

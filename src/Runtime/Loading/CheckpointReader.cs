@@ -1,11 +1,11 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
-using System.IO.Hashing;
 using System.Linq;
 using CheckpointGen.Format;
 using CheckpointGen.Parts;
 using CheckpointGen.Training;
+using static TorchSharp.torch;
 
 namespace CheckpointGen.Loading;
 
@@ -87,7 +87,7 @@ internal static class CheckpointReader
 
         var wanted = restore is null ? weights : weights.Concat(optimizerEntries.Values);
         var checksum = options.VerifyChecksum ? CheckpointMetadata.RecordedChecksum(index) : null;
-        var hash = checksum is null ? null : new XxHash3();
+        var hash = checksum is null ? null : Checksum.Start(index.Entries, index.DataStart, coversTable: CheckpointMetadata.LayoutVersion(index) >= 2);
         var progress = ProgressCounter.For(options.Progress, wanted.Sum(e => e.ByteLength));
         var staged = TensorFiles.Read(stream, origin, index, wanted, hash, progress);
         try
@@ -113,7 +113,7 @@ internal static class CheckpointReader
             SkippedPretrainedKeys = skipped,
             FingerprintsChecked = fingerprints.Checked,
             FingerprintsNotChecked = fingerprints.NotChecked,
-            ContentFingerprintsChecked = fingerprints.ContentChecked,
+            ContentFingerprintsChecked = fingerprints.Checked,
             ChecksumVerified = checksum is not null,
             SavedModelType = index.Metadata.GetValueOrDefault(CheckpointMetadata.Model),
             BytesLoaded = weights.Sum(e => e.ByteLength),
@@ -121,14 +121,17 @@ internal static class CheckpointReader
         return new CheckpointLoadPlan(state, weights.Select(e => e.Key).ToArray(), staged, restore, snapshot, report);
     }
 
-    private sealed record Fingerprints(List<string> Checked, List<string> NotChecked, List<string> ContentChecked);
+    private sealed record Fingerprints(List<string> Checked, List<string> NotChecked);
 
-    /// <summary>The pretrained parts the file recorded, compared with the model's: the structure, and the weights where both know them.</summary>
+    /// <summary>
+    /// Each pretrained part the file recorded, compared with the model's: its structure, then its weights. A part lands in
+    /// exactly one list: checked (the weights match) or not checked (verification off, or the file records no weights for it).
+    /// </summary>
     private static Fingerprints CompareFingerprints(
-        PretrainedParts parts, IReadOnlyDictionary<string, TorchSharp.torch.Tensor> state, IReadOnlyDictionary<string, string> metadata,
+        PretrainedParts parts, IReadOnlyDictionary<string, Tensor> state, IReadOnlyDictionary<string, string> metadata,
         CheckpointLoadOptions options, List<CheckpointProblem> problems)
     {
-        var result = new Fingerprints([], [], []);
+        var result = new Fingerprints([], []);
         foreach (var part in parts.All)
         {
             if (!options.VerifyPretrainedFingerprints || !metadata.TryGetValue(CheckpointMetadata.FingerprintPrefix + part.Prefix, out var recorded))
@@ -139,21 +142,26 @@ internal static class CheckpointReader
             var actual = CheckpointMetadata.StructuralFingerprint(state, part.Prefix);
             if (recorded != actual)
             {
-                problems.Add(new CheckpointProblem(CheckpointProblemKind.FingerprintMismatch, part.Prefix, actual, recorded));
+                problems.Add(new CheckpointProblem(CheckpointProblemKind.FingerprintMismatch, part.Prefix, actual, recorded,
+                    "The model's pretrained part has other keys, dtypes or shapes than the one the checkpoint was trained with."));
                 continue;
             }
-            result.Checked.Add(part.Prefix);
-            if (metadata.TryGetValue(CheckpointMetadata.ContentPrefix + part.Prefix, out var recordedContent) && PretrainedContent.Of(part.Module) is { } content)
+            if (!metadata.TryGetValue(CheckpointMetadata.ContentPrefix + part.Prefix, out var recordedContent))
             {
-                if (recordedContent == content)
-                {
-                    result.ContentChecked.Add(part.Prefix);
-                }
-                else
-                {
-                    problems.Add(new CheckpointProblem(CheckpointProblemKind.FingerprintMismatch, part.Prefix, content, recordedContent));
-                }
+                result.NotChecked.Add(part.Prefix);
+                continue;
             }
+            var content = PretrainedContent.Of(part.Module);
+            if (recordedContent == content)
+            {
+                result.Checked.Add(part.Prefix);
+                continue;
+            }
+            var hint = PretrainedContent.CameFromSource(part.Module)
+                ? "The weights LoadPretrained() read from its source are not the ones the checkpoint was trained against: the source file changed, or the checkpoint belongs to another model."
+                : "LoadPretrained() was not called on this model (or its pretrained weights were changed since): load the pretrained weights before the checkpoint.";
+            problems.Add(new CheckpointProblem(CheckpointProblemKind.PretrainedWeightsMismatch, part.Prefix, content, recordedContent,
+                hint + " To load anyway, pass CheckpointLoadOptions { VerifyPretrainedFingerprints = false }."));
         }
         return result;
     }

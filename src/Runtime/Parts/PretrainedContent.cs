@@ -1,17 +1,154 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
 using System.Runtime.CompilerServices;
-using TorchSharp;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Threading;
+using static TorchSharp.torch;
 
-namespace CheckpointGen;
+namespace CheckpointGen.Parts;
 
 /// <summary>
-/// The content fingerprint of each pretrained module's weights as <c>LoadPretrained()</c> read them, kept beside the
-/// module for as long as it lives: computed once per load, so saving never reads the pretrained weights again.
+/// The content fingerprint of each pretrained module's weights as they are now, hashed at most once per process while
+/// they stay unchanged, so that saves and loads cost the same whatever the size of the frozen part.
 /// </summary>
+/// <remarks>
+/// Whether the weights changed is asked of PyTorch's own bookkeeping: every in-place operation (<c>copy_</c>,
+/// <c>add_</c>, <c>set_</c>, <c>load_state_dict</c>, an optimizer step) increments a tensor's version counter, which
+/// its views share, and autograd refuses a backward pass through a view saved before such a change. Each hash is
+/// therefore kept with a probe, a tiny graph that saved a one-element view of every tensor; a backward pass through it
+/// (a few microseconds per tensor, none per byte) says whether anything was written since. Writes that bypass PyTorch
+/// (through a tensor's raw bytes) are not seen.
+/// </remarks>
 internal static class PretrainedContent
 {
-    private static readonly ConditionalWeakTable<torch.nn.Module, string> Fingerprints = new();
+    private static readonly ConditionalWeakTable<nn.Module, Recorded> Hashes = new();
+    private static long hashesComputed;
 
-    public static void Record(torch.nn.Module module, string fingerprint) => Fingerprints.AddOrUpdate(module, fingerprint);
+    /// <summary>How many times weights were hashed in this process: what "at most once while unchanged" is measured by.</summary>
+    internal static long HashesComputed => Interlocked.Read(ref hashesComputed);
 
-    public static string? Of(torch.nn.Module module) => Fingerprints.TryGetValue(module, out var fingerprint) ? fingerprint : null;
+    /// <summary>The hash of the module's weights, their layout (key, storage, dtype, shape of each tensor), and the probe that tells whether they changed.</summary>
+    private sealed class Recorded(string fingerprint, string layout, Tensor? probe, bool fromSource)
+    {
+        public string Fingerprint { get; } = fingerprint;
+
+        public string Layout { get; } = layout;
+
+        public bool FromSource { get; } = fromSource;
+
+        public bool Unchanged(string layout)
+        {
+            if (layout != Layout)
+            {
+                return false;
+            }
+            if (probe is null)
+            {
+                return true;
+            }
+            try
+            {
+                using var grad = enable_grad();
+                probe.backward(retain_graph: true);
+                return true;
+            }
+            catch (ExternalException)
+            {
+                // "modified by an inplace operation": the version of a saved view moved on.
+                return false;
+            }
+        }
+    }
+
+    /// <summary>The content fingerprint of <paramref name="module"/>'s weights now: remembered while they are unchanged, else hashed.</summary>
+    public static string Of(nn.Module module) => Current(module).Fingerprint;
+
+    /// <summary>
+    /// Whether the weights now in <paramref name="module"/> are those <c>LoadPretrained()</c> read from its source
+    /// (unchanged since), for messages that name the likely cause of a mismatch.
+    /// </summary>
+    public static bool CameFromSource(nn.Module module) => Hashes.TryGetValue(module, out var recorded) && recorded.FromSource && Current(module) == recorded;
+
+    /// <summary>Hashes the weights <c>LoadPretrained()</c> just put in, marking them as from the source.</summary>
+    public static void RecordLoaded(nn.Module module) => Record(module, module.state_dict(), fromSource: true);
+
+    /// <summary>Drops what is remembered of the module (before its weights are replaced), so no probe keeps the old memory alive.</summary>
+    public static void Forget(nn.Module module) => Hashes.Remove(module);
+
+    private static Recorded Current(nn.Module module)
+    {
+        lock (Hashes)
+        {
+            var state = module.state_dict();
+            return Hashes.TryGetValue(module, out var recorded) && recorded.Unchanged(Layout(state))
+                ? recorded
+                : Record(module, state, fromSource: false);
+        }
+    }
+
+    private static Recorded Record(nn.Module module, Dictionary<string, Tensor> state, bool fromSource)
+    {
+        lock (Hashes)
+        {
+            var recorded = new Recorded(CheckpointMetadata.ContentFingerprint(state), Layout(state), Probe(state.Values), fromSource);
+            Interlocked.Increment(ref hashesComputed);
+            Hashes.AddOrUpdate(module, recorded);
+            return recorded;
+        }
+    }
+
+    private static string Layout(Dictionary<string, Tensor> state)
+    {
+        var text = new StringBuilder();
+        foreach (var (key, tensor) in state.OrderBy(e => e.Key, StringComparer.Ordinal))
+        {
+            text.Append(key).Append(':').Append(PretrainedParts.StorageOf(tensor)).Append(':').Append(tensor.storage_offset())
+                .Append(':').Append(tensor.dtype).Append(':').AppendJoin(',', tensor.shape).Append('\n');
+        }
+        return text.ToString();
+    }
+
+    /// <summary>One scalar whose backward pass fails once any of the tensors was written in place.</summary>
+    /// <remarks>
+    /// The product with a leaf that requires grad saves the view itself for the backward pass; the leaf takes the
+    /// view's device and, for floating types, its dtype, since a conversion before the product would save a copy.
+    /// </remarks>
+    private static Tensor? Probe(IEnumerable<Tensor> tensors)
+    {
+        using var grad = enable_grad();
+        var leaves = new Dictionary<(Device, ScalarType), Tensor>();
+        var terms = new List<Tensor>();
+        try
+        {
+            foreach (var tensor in tensors.Where(t => t.numel() > 0))
+            {
+                var dtype = tensor.is_floating_point() || tensor.is_complex() ? tensor.dtype : ScalarType.Float32;
+                if (!leaves.TryGetValue((tensor.device, dtype), out var leaf))
+                {
+                    leaves[(tensor.device, dtype)] = leaf = ones(1, dtype, tensor.device, requires_grad: true);
+                }
+                using var flat = tensor.view(-1);
+                using var first = flat.narrow(0, 0, 1);
+                using var product = leaf * first;
+                using var real = product.is_complex() ? product.real : product.alias();
+                terms.Add(real.to(ScalarType.Float32, CPU));
+            }
+            if (terms.Count == 0)
+            {
+                return null;
+            }
+            using var all = cat(terms);
+            return all.sum();
+        }
+        finally
+        {
+            terms.ForEach(t => t.Dispose());
+            foreach (var leaf in leaves.Values)
+            {
+                leaf.Dispose();
+            }
+        }
+    }
 }

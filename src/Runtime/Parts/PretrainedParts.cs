@@ -125,7 +125,7 @@ internal sealed partial class PretrainedParts
     }
 
     /// <summary>The storage a tensor views: equal for tied weights, whatever wrapper or view TorchSharp hands out. Empty tensors have none.</summary>
-    private static (DeviceType, IntPtr) StorageOf(Tensor tensor) => (tensor.device_type, tensor.numel() == 0 ? IntPtr.Zero : THSStorage_data_ptr(tensor.Handle));
+    internal static (DeviceType, IntPtr) StorageOf(Tensor tensor) => (tensor.device_type, tensor.numel() == 0 ? IntPtr.Zero : THSStorage_data_ptr(tensor.Handle));
 
     [LibraryImport("LibTorchSharp")]
     private static partial IntPtr THSStorage_data_ptr(IntPtr tensor);

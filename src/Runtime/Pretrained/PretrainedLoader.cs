@@ -29,6 +29,9 @@ internal static class PretrainedLoader
         try
         {
             Plan(policy, options.BaseDirectory ?? DefaultBaseDirectory, loads);
+            var modules = loads.Select(l => l.Module).Distinct(ReferenceEqualityComparer.Instance).Cast<nn.Module>().ToList();
+            // Nothing remembered of the old weights may keep their memory alive while the new ones come in.
+            modules.ForEach(PretrainedContent.Forget);
             using (no_grad())
             {
                 foreach (var load in loads)
@@ -43,11 +46,8 @@ internal static class PretrainedLoader
                     }
                 }
             }
-            // Once per load, from the weights now in memory: saving never has to read them.
-            foreach (var module in loads.Select(l => l.Module).Distinct(ReferenceEqualityComparer.Instance).Cast<nn.Module>())
-            {
-                PretrainedContent.Record(module, CheckpointMetadata.ContentFingerprint(module.state_dict()));
-            }
+            // Once per load, from the weights now in memory: saving never has to read them while they stay unchanged.
+            modules.ForEach(PretrainedContent.RecordLoaded);
         }
         finally
         {

@@ -14,21 +14,21 @@ internal static class CheckpointWriter
 {
     public static void Write(CheckpointPolicy policy, Stream stream, CheckpointSaveOptions options)
     {
+        RefuseTrainingPretrained(policy);
         var state = policy.Model.state_dict();
         var metadata = new Dictionary<string, string>
         {
             [CheckpointMetadata.Format] = "pt",
             [CheckpointMetadata.Version] = CheckpointMetadata.WriterVersion,
+            [CheckpointMetadata.FormatVersion] = CheckpointMetadata.CurrentFormatVersion,
             [CheckpointMetadata.Model] = policy.ModelType,
             [CheckpointMetadata.Excluded] = CheckpointMetadata.EncodeExcluded(policy.PretrainedPrefixes),
         };
         foreach (var part in policy.Parts.All)
         {
             metadata[CheckpointMetadata.FingerprintPrefix + part.Prefix] = CheckpointMetadata.StructuralFingerprint(state, part.Prefix);
-            if (PretrainedContent.Of(part.Module) is { } content)
-            {
-                metadata[CheckpointMetadata.ContentPrefix + part.Prefix] = content;
-            }
+            // The weights as they are now, however they got there: a load checks them against the model's.
+            metadata[CheckpointMetadata.ContentPrefix + part.Prefix] = PretrainedContent.Of(part.Module);
         }
 
         var tensors = state.Where(e => !policy.IsPretrained(e.Key)).ToList();
@@ -48,5 +48,26 @@ internal static class CheckpointWriter
         tensors = tensors.OrderBy(e => e.Key, StringComparer.Ordinal).ToList();
         var progress = ProgressCounter.For(options.Progress, tensors.Sum(e => e.Value.numel() * e.Value.element_size()));
         Safetensors.Write(stream, tensors, metadata, CheckpointMetadata.Checksum, progress);
+    }
+
+    /// <summary>
+    /// A pretrained parameter that requires grad may be training, and the checkpoint would leave that training out
+    /// without a word: refused before anything is written, so the previous file stays as it was.
+    /// </summary>
+    private static void RefuseTrainingPretrained(CheckpointPolicy policy)
+    {
+        foreach (var part in policy.Parts.All)
+        {
+            foreach (var (name, parameter) in part.Module.named_parameters())
+            {
+                if (parameter.requires_grad)
+                {
+                    throw new InvalidOperationException(
+                        $"{policy.ModelType} was not saved: the pretrained parameter '{part.Prefix}{name}' requires grad, so it may be training, " +
+                        "and a checkpoint leaves pretrained parts out. Call FreezePretrained() before training, or, if the part should train, " +
+                        "remove [Pretrained] from it.");
+                }
+            }
+        }
     }
 }

@@ -1,3 +1,4 @@
+using CheckpointGen.Reliability;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -15,7 +16,7 @@ public sealed partial class Captioner : nn.Module<Tensor, Tensor>
 
     public Captioner(long hidden = 32) : base(nameof(Captioner))
     {
-        vae = new Encoder(hidden: hidden);
+        vae = StandInWeights.Create(() => new Encoder(hidden: hidden));
         head = nn.Linear(8, 4);
         RegisterComponents();
         FreezePretrained();

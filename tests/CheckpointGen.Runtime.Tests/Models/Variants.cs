@@ -1,3 +1,4 @@
+using CheckpointGen.Reliability;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
@@ -9,7 +10,7 @@ public sealed partial class RenamedEncoder : nn.Module<Tensor, Tensor>
 {
     [ComponentName(Name = "backbone")]
     [Pretrained]
-    private readonly Encoder encoder = new();
+    private readonly Encoder encoder = StandInWeights.Create(() => new Encoder());
 
     private readonly Linear head = nn.Linear(8, 2);
 
@@ -26,7 +27,7 @@ public sealed partial class RenamedEncoder : nn.Module<Tensor, Tensor>
 public sealed partial class ManuallyRegistered : nn.Module<Tensor, Tensor>
 {
     [Pretrained]
-    private readonly Encoder encoder = new();
+    private readonly Encoder encoder = StandInWeights.Create(() => new Encoder());
 
     private readonly Linear head = nn.Linear(8, 2);
 
@@ -44,7 +45,7 @@ public sealed partial class ManuallyRegistered : nn.Module<Tensor, Tensor>
 public sealed partial class Unregistered : nn.Module<Tensor, Tensor>
 {
     [Pretrained]
-    private readonly Encoder encoder = new();
+    private readonly Encoder encoder = StandInWeights.Create(() => new Encoder());
 
     public Unregistered() : base(nameof(Unregistered))
     {
@@ -59,7 +60,7 @@ public sealed partial class Decoder : nn.Module<Tensor, Tensor>
     public const string Source = "test-weights/decoder-text-encoder.dat";
 
     [Pretrained(Source)]
-    private readonly Encoder text_encoder = new(inputs: 8);
+    private readonly Encoder text_encoder = StandInWeights.Create(() => new Encoder(inputs: 8));
 
     private readonly Linear output = nn.Linear(8, 8);
 
@@ -80,7 +81,7 @@ public sealed partial class Pipeline : nn.Module<Tensor, Tensor>
     public const string Source = "test-weights/pipeline-vae.safetensors";
 
     [Pretrained(Source)]
-    private readonly Encoder vae = new();
+    private readonly Encoder vae = StandInWeights.Create(() => new Encoder());
 
     private readonly Decoder decoder = new();
 
@@ -103,10 +104,10 @@ public sealed partial class TwoFromOneFile : nn.Module<Tensor, Tensor>
     public const string Source = "test-weights/whole-model.safetensors";
 
     [Pretrained(Source, KeyPrefix = "model.vision.")]
-    private readonly Encoder vision = new();
+    private readonly Encoder vision = StandInWeights.Create(() => new Encoder());
 
     [Pretrained(Source, KeyPrefix = "model.text.")]
-    private readonly Encoder text = new();
+    private readonly Encoder text = StandInWeights.Create(() => new Encoder());
 
     private readonly Linear head = nn.Linear(16, 2);
 
@@ -148,7 +149,7 @@ public sealed partial class SharedTrunk : nn.Module<Tensor, Tensor>
 
     public SharedTrunk() : base(nameof(SharedTrunk))
     {
-        vae = new Encoder();
+        vae = StandInWeights.Create(() => new Encoder());
         adapter = new Adapter(vae);
         RegisterComponents();
         FreezePretrained();
@@ -163,7 +164,7 @@ public sealed partial class SharedTrunk : nn.Module<Tensor, Tensor>
 public sealed partial class TiedHead : nn.Module<Tensor, Tensor>
 {
     [Pretrained]
-    private readonly Linear embed = nn.Linear(4, 4);
+    private readonly Linear embed = StandInWeights.Create(() => nn.Linear(4, 4));
 
     private readonly Linear head = nn.Linear(4, 4);
 
@@ -180,7 +181,7 @@ public sealed partial class TiedHead : nn.Module<Tensor, Tensor>
 public sealed partial class Ensemble : nn.Module<Tensor, Tensor>
 {
     [Pretrained]
-    private readonly Linear adapter = nn.Linear(8, 8);
+    private readonly Linear adapter = StandInWeights.Create(() => nn.Linear(8, 8));
 
     private readonly Decoder decoder = new();
     private readonly Captioner captioner = new();
@@ -202,7 +203,7 @@ public sealed partial class PyTorchCaptioner : nn.Module<Tensor, Tensor>
     public const string Source = "PyTorch/encoder.pt";
 
     [Pretrained(Source)]
-    private readonly Encoder encoder = new();
+    private readonly Encoder encoder = StandInWeights.Create(() => new Encoder());
 
     private readonly Linear head = nn.Linear(8, 2);
 
@@ -223,7 +224,7 @@ public sealed partial class ShardedCaptioner : nn.Module<Tensor, Tensor>
     public const string Source = "test-weights/sharded/model.safetensors.index.json";
 
     [Pretrained(Source, KeyPrefix = "encoder.")]
-    private readonly Encoder encoder = new();
+    private readonly Encoder encoder = StandInWeights.Create(() => new Encoder());
 
     private readonly Linear head = nn.Linear(8, 2);
 
