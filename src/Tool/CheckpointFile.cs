@@ -2,7 +2,6 @@ using System;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO;
-using System.IO.Hashing;
 using CheckpointGen.Format;
 using static TorchSharp.torch;
 
@@ -46,10 +45,13 @@ internal sealed class CheckpointFile : IDisposable
     /// <summary>Bytes of tensor data in the file.</summary>
     public long DataBytes => stream.Length - Index.DataStart;
 
-    /// <summary>The checksum of the data as it is on disk now; <paramref name="advanced"/> hears of every megabyte hashed.</summary>
+    /// <summary>
+    /// The checksum of the file as it is on disk now, as the library computes it at load (the tensor table too, from
+    /// layout 2 on); <paramref name="advanced"/> hears of every megabyte of data hashed.
+    /// </summary>
     public string ActualChecksum(Action<long>? advanced = null)
     {
-        var hash = new XxHash3();
+        var hash = Checksum.Start(Index.Entries, Index.DataStart, coversTable: CheckpointMetadata.LayoutVersion(Index) >= 2);
         var buffer = new byte[1 << 20];
         stream.Position = Index.DataStart;
         int read;

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.CommandLine;
 using System.Globalization;
 using System.IO;
@@ -65,7 +66,7 @@ static int Inspect(string path, bool json)
 
     output.Line(report.File, Tone.Heading);
     output.Line(report.CheckpointGenVersion is { } version
-        ? $"model: {report.Model ?? "(not recorded)"}, written by CheckpointGen {version}"
+        ? $"model: {report.Model ?? "(not recorded)"}, written by CheckpointGen {version} (checkpoint layout {report.Metadata.GetValueOrDefault(CheckpointMetadata.FormatVersion, "1")})"
         : $"not written by CheckpointGen (its metadata has no '{CheckpointMetadata.Version}'): a plain safetensors file, with no model type, excluded parts or checksum recorded");
     foreach (var part in report.Excluded)
     {
@@ -94,7 +95,7 @@ static int Inspect(string path, bool json)
     return report.ExitCode;
 
     // Entries the lines above already tell; the checksum is the last line.
-    static bool Shown(string key) => key is CheckpointMetadata.Version or CheckpointMetadata.Model or CheckpointMetadata.Excluded or CheckpointMetadata.Checksum
+    static bool Shown(string key) => key is CheckpointMetadata.Version or CheckpointMetadata.FormatVersion or CheckpointMetadata.Model or CheckpointMetadata.Excluded or CheckpointMetadata.Checksum
         || key.StartsWith(CheckpointMetadata.FingerprintPrefix, StringComparison.Ordinal)
         || key.StartsWith(CheckpointMetadata.ContentPrefix, StringComparison.Ordinal);
 }

@@ -197,6 +197,7 @@ internal sealed record DiffReport(FileCheck A, FileCheck B, bool Same, IReadOnly
     {
         CheckpointMetadata.Model => "model type",
         CheckpointMetadata.Version => "written by CheckpointGen",
+        CheckpointMetadata.FormatVersion => "checkpoint layout",
         CheckpointMetadata.Excluded => "excluded pretrained parts",
         "checkpointgen.training" => "training state",
         _ when key.StartsWith(CheckpointMetadata.FingerprintPrefix, StringComparison.Ordinal) => $"structure of pretrained part '{key[CheckpointMetadata.FingerprintPrefix.Length..]}'",

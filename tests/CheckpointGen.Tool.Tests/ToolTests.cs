@@ -28,7 +28,9 @@ public sealed class ToolTests : IDisposable
         using var model = nn.Sequential(("encoder", encoder), ("head", head));
         var path = Path.Combine(folder, name);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        new CheckpointPolicy(model, modelType, new PretrainedField("encoder", encoder)).SaveCheckpoint(path);
+        var policy = new CheckpointPolicy(model, modelType, new PretrainedField("encoder", encoder));
+        policy.FreezePretrained();
+        policy.SaveCheckpoint(path);
         return path;
     }
 
@@ -61,8 +63,8 @@ public sealed class ToolTests : IDisposable
         var (exit, output) = Tool("inspect", Checkpoint("a.safetensors", 1));
 
         Assert.Equal(0, exit);
-        Assert.Contains("model: Demo, written by CheckpointGen 0.1.0", output);
-        Assert.Matches(@"excluded pretrained part 'encoder\.': structure structure-sha256:[0-9a-f]{64}, weights not recorded\n", output);
+        Assert.Contains("model: Demo, written by CheckpointGen 0.1.0 (checkpoint layout 2)", output);
+        Assert.Matches(@"excluded pretrained part 'encoder\.': structure structure-sha256:[0-9a-f]{64}, weights content-xxh3-64:[0-9a-f]{16}\n", output);
         Assert.Matches(@"head\.weight +Float32 +\[2, 4\] +32\n", output);
         Assert.DoesNotContain("encoder.weight", output);
         Assert.Matches(@"checksum: xxh3-64:[0-9a-f]{16}, verified\n", output);
@@ -131,7 +133,7 @@ public sealed class ToolTests : IDisposable
         var excluded = Assert.Single(report.GetProperty("excluded").EnumerateArray());
         Assert.Equal("encoder.", excluded.GetProperty("prefix").GetString());
         Assert.Equal(report.GetProperty("metadata").GetProperty("checkpointgen.fingerprint.encoder.").GetString(), excluded.GetProperty("structure").GetString());
-        Assert.Equal(JsonValueKind.Null, excluded.GetProperty("weights").ValueKind);
+        Assert.Equal(report.GetProperty("metadata").GetProperty("checkpointgen.content.encoder.").GetString(), excluded.GetProperty("weights").GetString());
         Assert.Equal(["head.bias", "head.weight"], report.GetProperty("tensors").EnumerateArray().Select(t => t.GetProperty("key").GetString()));
         var weight = report.GetProperty("tensors")[1];
         Assert.Equal("Float32", weight.GetProperty("dtype").GetString());
@@ -220,7 +222,9 @@ public sealed class ToolTests : IDisposable
         Assert.Equal(1, exit);
         Assert.Matches(@"head\.weight +values +\d", output);
         Assert.Matches(@"head\.bias +values +\d", output);
-        Assert.Contains("2 of 2 tensors differ; 0 metadata entries differ.", output);
+        // The frozen encoder was initialised from the seed too: its weights fingerprint differs.
+        Assert.Matches(@"weights of pretrained part 'encoder\.' +content-xxh3-64:[0-9a-f]{16} +content-xxh3-64:[0-9a-f]{16}\n", output);
+        Assert.Contains("2 of 2 tensors differ; 1 metadata entries differ.", output);
         AssertPlain(output);
     }
 
@@ -239,7 +243,8 @@ public sealed class ToolTests : IDisposable
         (exit, output) = Tool("diff", a, Checkpoint("wider.safetensors", 1, encoderWidth: 8));
         Assert.Equal(1, exit);
         Assert.Matches(@"structure of pretrained part 'encoder\.' +structure-sha256:[0-9a-f]{64} +structure-sha256:[0-9a-f]{64}\n", output);
-        Assert.Contains("0 of 2 tensors differ; 1 metadata entries differ.", output);
+        Assert.Matches(@"weights of pretrained part 'encoder\.' +content-xxh3-64:[0-9a-f]{16} +content-xxh3-64:[0-9a-f]{16}\n", output);
+        Assert.Contains("0 of 2 tensors differ; 2 metadata entries differ.", output);
     }
 
     [Fact]
@@ -272,8 +277,11 @@ public sealed class ToolTests : IDisposable
         Assert.Equal(a, report.GetProperty("a").GetProperty("file").GetString());
         Assert.Equal("intact", report.GetProperty("a").GetProperty("status").GetString());
         Assert.Equal("damaged", report.GetProperty("b").GetProperty("status").GetString());
-        var model = Assert.Single(report.GetProperty("metadata").EnumerateArray());
-        Assert.Equal("checkpointgen.model", model.GetProperty("key").GetString());
+        // Sorted by key: the frozen encoder's weights (another seed), then the model type.
+        var metadata = report.GetProperty("metadata").EnumerateArray().ToList();
+        Assert.Equal(["checkpointgen.content.encoder.", "checkpointgen.model"], metadata.Select(m => m.GetProperty("key").GetString()));
+        Assert.Equal("weights of pretrained part 'encoder.'", metadata[0].GetProperty("what").GetString());
+        var model = metadata[1];
         Assert.Equal("model type", model.GetProperty("what").GetString());
         Assert.Equal("Demo", model.GetProperty("a").GetString());
         Assert.Equal("Renamed", model.GetProperty("b").GetString());
