@@ -26,8 +26,11 @@ public sealed class PackageTests(PackageTests.Feed feed, ITestOutputHelper outpu
         using TorchSharp.Modules;
         using static TorchSharp.torch;
 
+        // The same frozen encoder weights in both models (a real program would call LoadPretrained()).
+        manual_seed(1);
         using var model = new Demo();
         model.SaveCheckpoint("demo.safetensors");
+        manual_seed(1);
         using var restored = new Demo();
         var report = restored.LoadCheckpoint("demo.safetensors");
         Console.WriteLine($"loaded {string.Join(",", report.LoadedKeys.Order())}; frozen part left out: {string.Join(",", model.PretrainedPrefixes)}");
