@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Text;
+using CheckpointGen.Format;
 
 namespace CheckpointGen;
 
@@ -37,11 +38,11 @@ public sealed record CheckpointProblem(CheckpointProblemKind Kind, string Key, s
 
     private string Describe() => Kind switch
     {
-        CheckpointProblemKind.MissingKey => $"missing key '{Key}' (model has {Expected})",
-        CheckpointProblemKind.UnexpectedKey => $"unexpected key '{Key}' (file has {Found})",
-        CheckpointProblemKind.ShapeMismatch => $"shape mismatch for '{Key}': model has {Expected}, file has {Found}",
-        CheckpointProblemKind.DtypeMismatch => $"dtype mismatch for '{Key}': model has {Expected}, file has {Found}",
-        CheckpointProblemKind.OptimizerMismatch => $"optimizer state for '{Key}': the optimizer has {Expected}, the file has {Found}",
+        CheckpointProblemKind.MissingKey => $"missing key {Fragment.Quote(Key)} (model has {Expected})",
+        CheckpointProblemKind.UnexpectedKey => $"unexpected key {Fragment.Quote(Key)} (file has {Found})",
+        CheckpointProblemKind.ShapeMismatch => $"shape mismatch for {Fragment.Quote(Key)}: model has {Expected}, file has {Found}",
+        CheckpointProblemKind.DtypeMismatch => $"dtype mismatch for {Fragment.Quote(Key)}: model has {Expected}, file has {Found}",
+        CheckpointProblemKind.OptimizerMismatch => $"optimizer state for {Fragment.Quote(Key)}: the optimizer has {Expected}, the file has {Found}",
         CheckpointProblemKind.PretrainedWeightsMismatch => $"pretrained part '{Key}' holds other weights than the checkpoint was saved with: model {Expected}, file {Found}",
         _ => $"pretrained part '{Key}' differs from the one the checkpoint was saved with: model {Expected}, file {Found}",
     };
