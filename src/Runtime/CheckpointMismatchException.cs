@@ -55,12 +55,22 @@ public sealed class CheckpointMismatchException : Exception
 {
     /// <summary>Creates the exception for <paramref name="source"/> and the <paramref name="problems"/> found.</summary>
     public CheckpointMismatchException(string source, string target, IReadOnlyList<CheckpointProblem> problems)
-        : base(Describe(source, target, problems))
+        : this(source, target, problems, hint: null)
+    {
+    }
+
+    /// <summary>Creates the exception for <paramref name="source"/> and the <paramref name="problems"/> found, with what would fix them all.</summary>
+    public CheckpointMismatchException(string source, string target, IReadOnlyList<CheckpointProblem> problems, string? hint)
+        : base(Describe(source, target, problems, hint))
     {
         Source = source;
         Target = target;
         Problems = problems;
+        Hint = hint;
     }
+
+    /// <summary>What would most likely fix every problem at once (a <see cref="PretrainedAttribute.KeyPrefix"/> to set), or <see langword="null"/>.</summary>
+    public string? Hint { get; }
 
     /// <summary>The file (or stream description) that was read.</summary>
     public new string Source { get; }
@@ -79,9 +89,13 @@ public sealed class CheckpointMismatchException : Exception
 
     private IEnumerable<string> KeysOf(CheckpointProblemKind kind) => Problems.Where(p => p.Kind == kind).Select(p => p.Key);
 
-    private static string Describe(string source, string target, IReadOnlyList<CheckpointProblem> problems)
+    private static string Describe(string source, string target, IReadOnlyList<CheckpointProblem> problems, string? hint)
     {
         var text = new StringBuilder($"'{source}' does not fit {target}: {problems.Count} problem{(problems.Count == 1 ? "" : "s")}");
+        if (hint is not null)
+        {
+            text.Append(". ").Append(hint);
+        }
         foreach (var problem in problems)
         {
             text.Append(Environment.NewLine).Append("  - ").Append(problem);

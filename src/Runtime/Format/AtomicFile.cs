@@ -17,7 +17,11 @@ internal static partial class AtomicFile
     {
         var target = Path.GetFullPath(path);
         var directory = Path.GetDirectoryName(target)!;
-        Directory.CreateDirectory(directory);
+        if (Directory.Exists(target))
+        {
+            throw new IOException($"Cannot save to '{target}': it is a folder. Name a checkpoint file, for example '{Path.Combine(target, "checkpoint.safetensors")}'.");
+        }
+        CreateFolder(directory, target);
         RemoveAbandoned(directory, Path.GetFileName(target));
         var stream = CreateTemporary(directory, Path.GetFileName(target), out var temporary);
         try
@@ -38,6 +42,31 @@ internal static partial class AtomicFile
             throw;
         }
         FlushDirectory(directory);
+    }
+
+    /// <summary>Creates the target's folder; a file standing where a folder of the path should be is named.</summary>
+    private static void CreateFolder(string directory, string target)
+    {
+        try
+        {
+            Directory.CreateDirectory(directory);
+        }
+        catch (IOException) when (FileOnPath(directory) is { } file)
+        {
+            throw new IOException($"Cannot save to '{target}': '{file}' is a file, not a folder. Save the checkpoint beside it, or choose another folder.");
+        }
+    }
+
+    private static string? FileOnPath(string directory)
+    {
+        for (var current = directory; current is not null; current = Path.GetDirectoryName(current))
+        {
+            if (File.Exists(current))
+            {
+                return current;
+            }
+        }
+        return null;
     }
 
     /// <summary>

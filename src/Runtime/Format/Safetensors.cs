@@ -161,6 +161,10 @@ internal static class Safetensors
             throw new CheckpointFormatException(source, $"it is {read} bytes long, shorter than the 8-byte header length that starts a safetensors file.");
         }
         var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+        if ((headerLength > MaxHeaderBytes || length is { } available && (long)headerLength > available - 8) && ForeignFormats.InsteadOfCheckpoint(prefix) is { } foreign)
+        {
+            throw new CheckpointFormatException(source, foreign);
+        }
         if (headerLength > MaxHeaderBytes)
         {
             throw new CheckpointFormatException(source, $"the header length field says {headerLength} bytes, more than the {MaxHeaderBytes}-byte limit.");
