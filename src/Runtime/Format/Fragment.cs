@@ -12,9 +12,12 @@ internal static class Fragment
     public const int MaxLength = 100;
 
     /// <summary>The text in single quotes, escaped, at most <see cref="MaxLength"/> characters of it.</summary>
-    public static string Quote(string text)
+    public static string Quote(string text) => $"'{Escape(text)}'" + (text.Length > MaxLength ? $"... ({text.Length.ToString(CultureInfo.InvariantCulture)} characters)" : "");
+
+    /// <summary>At most <see cref="MaxLength"/> characters of the text, control characters, quotes and backslashes escaped.</summary>
+    public static string Escape(string text)
     {
-        var quoted = new StringBuilder("'");
+        var quoted = new StringBuilder();
         foreach (var c in text.Length > MaxLength ? text[..MaxLength] : text)
         {
             if (char.IsControl(c) || char.IsSurrogate(c) || c is '\'' or '\\')
@@ -26,9 +29,6 @@ internal static class Fragment
                 quoted.Append(c);
             }
         }
-        quoted.Append('\'');
-        return text.Length > MaxLength
-            ? quoted.Append(CultureInfo.InvariantCulture, $"... ({text.Length} characters)").ToString()
-            : quoted.ToString();
+        return quoted.ToString();
     }
 }

@@ -275,7 +275,7 @@ internal static class Safetensors
         {
             if (item.Value.ValueKind != JsonValueKind.String)
             {
-                throw new CheckpointFormatException(source, $"'{MetadataKey}' entry {Fragment.Quote(item.Name)} is a JSON {item.Value.ValueKind}, not a string.");
+                throw new CheckpointFormatException(source, $"'{MetadataKey}.{Fragment.Escape(item.Name)}' is a JSON {item.Value.ValueKind}, not a string.");
             }
             if (!metadata.TryAdd(item.Name, item.Value.GetString()!))
             {
