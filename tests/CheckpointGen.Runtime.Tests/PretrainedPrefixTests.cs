@@ -1,3 +1,4 @@
+using System.IO;
 using System;
 using System.Linq;
 using CheckpointGen.Runtime.Tests.Models;
@@ -63,6 +64,18 @@ public sealed class PretrainedPrefixTests
         var error = Assert.Throws<InvalidOperationException>(model.FreezePretrained);
 
         Assert.Contains("'head.weight' shares its memory with the pretrained 'embed.weight'", error.Message);
+    }
+
+    [Fact]
+    public void A_head_tied_to_a_frozen_embedding_is_refused_whatever_wrapper_TorchSharp_hands_out()
+    {
+        using var model = new TiedLanguageModel();
+        using var folder = new TempFolder();
+
+        var error = Assert.Throws<InvalidOperationException>(() => model.SaveCheckpoint(folder.File("lm.safetensors")));
+
+        Assert.Contains("'lmHead.weight' shares its memory with the pretrained 'embedding.weight'", error.Message);
+        Assert.Empty(Directory.GetFiles(folder.Path));
     }
 
     [Fact]

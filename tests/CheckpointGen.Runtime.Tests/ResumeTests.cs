@@ -235,6 +235,78 @@ public sealed class ResumeTests : IDisposable
         Assert.Equal(moments, MomentsOf(other));
     }
 
+    public static TheoryData<string, string> Damages() => new()
+    {
+        { "a key named twice", "names 'step' twice" },
+        { "a number where a string belongs", "'optimizer' is a JSON Number, not a string" },
+        { "a null tensor name", "is a JSON Null, not a string" },
+        { "a tensor name listed twice", "name an entry twice" },
+        { "a null hyper-parameter", "as null, where" },
+        { "a hyper-parameter of the wrong type", "which is not a" },
+        { "a hyper-parameter it does not have", "which Options does not have" },
+        { "no moments stored", "not stored" },
+        { "the group split in two", "no group of the same parameters" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Damages))]
+    public void A_training_state_is_validated_in_full_before_anything_changes(string damage, string expected)
+    {
+        var path = folder.File("resume.safetensors");
+        using var original = Model(seed: 1);
+        using var optimizer = Create("Adam", original.TrainableParameters());
+        Train(original, optimizer, 0, 2);
+        original.SaveCheckpoint(path, new TrainingState { Optimizer = optimizer, Step = 2 });
+        WeightFiles.EditMetadata(path, metadata =>
+        {
+            var training = System.Text.Json.Nodes.JsonNode.Parse((string)metadata["checkpointgen.training"]!)!.AsObject();
+            var group = training["groups"]![0]!.AsObject();
+            var state = training["states"]!["head.weight"]!.AsObject();
+            var text = (string?)null;
+            switch (damage)
+            {
+                case "a key named twice": text = training.ToJsonString().Replace("\"step\":2", "\"step\":2,\"step\":3", StringComparison.Ordinal); break;
+                case "a number where a string belongs": training["optimizer"] = 5; break;
+                case "a null tensor name": state["tensors"]!.AsArray().Add(null); break;
+                case "a tensor name listed twice": state["tensors"]!.AsArray().Add("exp_avg"); break;
+                case "a null hyper-parameter": group["options"]!["beta1"] = null; break;
+                case "a hyper-parameter of the wrong type": group["options"]!["amsgrad"] = "perhaps"; break;
+                case "a hyper-parameter it does not have": group["options"]!["momentum_of_the_moon"] = "1"; break;
+                case "no moments stored": state["tensors"] = new System.Text.Json.Nodes.JsonArray(); break;
+                default:
+                    var parameters = group["parameters"]!.AsArray().Select(p => (string)p!).ToArray();
+                    group["parameters"] = new System.Text.Json.Nodes.JsonArray(parameters[0]);
+                    var second = System.Text.Json.Nodes.JsonNode.Parse(group.ToJsonString())!.AsObject();
+                    second["parameters"] = new System.Text.Json.Nodes.JsonArray(parameters[1]);
+                    training["groups"]!.AsArray().Add(second);
+                    break;
+            }
+            metadata["checkpointgen.training"] = text ?? training.ToJsonString();
+        });
+        using var resumed = Model(seed: 2);
+        using var other = Create("Adam", resumed.TrainableParameters());
+        Train(resumed, other, 2, 3);
+        using var model = new ModelSnapshot(resumed);
+        var moments = MomentsOf(other);
+        var options = Options(other);
+        var training = new TrainingState { Optimizer = other, Step = 7 };
+
+        var error = Assert.ThrowsAny<Exception>(() => resumed.LoadCheckpoint(path, training));
+
+        Assert.True(error is CheckpointFormatException or CheckpointMismatchException, error.ToString());
+        Assert.Contains(expected, error.Message);
+        model.AssertUnchanged(resumed);
+        Assert.Equal(7, training.Step);
+        Assert.Equal(moments, MomentsOf(other));
+        Assert.Equal(options, Options(other));
+    }
+
+    /// <summary>The optimizer's hyper-parameters as text, to compare before and after.</summary>
+    private static List<string> Options(optim.Optimizer optimizer)
+        => ((OptimizerHelper)optimizer).state_dict().Options
+            .SelectMany(o => o.GetType().GetFields().Select(f => $"{f.Name}={f.GetValue(o)}").Concat(o.GetType().GetProperties().Select(p => $"{p.Name}={p.GetValue(o)}")))
+            .ToList();
+
     /// <summary>The optimizer's state tensors as bytes, to compare before and after.</summary>
     private static List<string> MomentsOf(optim.Optimizer optimizer)
         => ((OptimizerHelper)optimizer).state_dict().State

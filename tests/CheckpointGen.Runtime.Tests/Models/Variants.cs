@@ -256,3 +256,20 @@ public sealed partial class Wrapper<TEncoder> : nn.Module<Tensor, Tensor> where 
 
     public override Tensor forward(Tensor x) => head.forward(encoder.forward(x));
 }
+
+/// <summary>A language-model head tied to a frozen embedding, the usual way: the head's weight is the embedding's.</summary>
+public sealed partial class TiedLanguageModel : nn.Module<Tensor, Tensor>
+{
+    [Pretrained]
+    private readonly Embedding embedding = StandInWeights.Create(() => nn.Embedding(10, 4));
+
+    private readonly Linear lmHead = nn.Linear(4, 10, hasBias: false);
+
+    public TiedLanguageModel() : base(nameof(TiedLanguageModel))
+    {
+        lmHead.weight = embedding.weight!;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => lmHead.forward(embedding.forward(x));
+}
