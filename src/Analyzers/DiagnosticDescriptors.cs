@@ -29,6 +29,11 @@ internal static class DiagnosticDescriptors
         "[Pretrained] fields in a type deriving from another model with [Pretrained] fields",
         "'{0}' derives from '{1}', which already has [Pretrained] fields: declare every [Pretrained] field in one type of the hierarchy");
 
+    public static readonly DiagnosticDescriptor FileLocal = Create(
+        "CKPT005", Usage, DiagnosticSeverity.Error,
+        "A type with [Pretrained] fields must not be file-local",
+        "'{0}' is file-local, so the generated checkpoint methods of '{1}', which live in another file, cannot be added to it: remove the 'file' modifier");
+
     public static readonly DiagnosticDescriptor NeverFrozen = Create(
         "CKPT010", Reliability, DiagnosticSeverity.Warning,
         "Pretrained modules are never frozen",

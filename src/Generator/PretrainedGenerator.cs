@@ -1,4 +1,5 @@
 using CheckpointGen.Generator.Models;
+using CheckpointGen.Shared;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 
@@ -6,7 +7,8 @@ namespace CheckpointGen.Generator;
 
 /// <summary>
 /// Writes, for each partial <c>torch.nn.Module</c> type with <c>[Pretrained]</c> fields, one file with its
-/// <c>ICheckpointable</c> members. Invalid declarations are skipped; the analyzers report them.
+/// <c>ICheckpointable</c> members. Declarations that break a rule of <see cref="PretrainedDeclarationRules"/> are skipped;
+/// the analyzers report them.
 /// </summary>
 [Generator(LanguageNames.CSharp)]
 public sealed partial class PretrainedGenerator : IIncrementalGenerator
@@ -23,9 +25,9 @@ public sealed partial class PretrainedGenerator : IIncrementalGenerator
     {
         var fields = context.SyntaxProvider
             .ForAttributeWithMetadataName(
-                KnownNames.PretrainedAttribute,
+                PretrainedDeclarationRules.PretrainedAttributeName,
                 static (node, _) => node is VariableDeclaratorSyntax,
-                static (attributeContext, cancellationToken) => Parser.Parse(attributeContext, cancellationToken))
+                static (attributeContext, cancellationToken) => Parser.ParseField(attributeContext, cancellationToken))
             .Where(static target => target is not null)
             .Select(static (target, _) => target!)
             .WithTrackingName(TrackingNames.Fields);

@@ -55,6 +55,41 @@ public sealed class InvalidDeclarationTests
             [Pretrained] private readonly Linear encoder = nn.Linear(2, 2);
         }
         """)]
+    [InlineData("ConstField", """
+        public partial class ConstField : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] private const Linear? None = null;
+            public ConstField() : base("m") { RegisterComponents(); }
+            public override Tensor forward(Tensor x) => x;
+        }
+        """)]
+    [InlineData("StructModel", """
+        public partial struct StructModel
+        {
+            [Pretrained] private readonly Linear encoder;
+            public StructModel() { encoder = nn.Linear(2, 2); }
+        }
+        """)]
+    [InlineData("InterfaceModel", """
+        public partial interface IInterfaceModel
+        {
+            [Pretrained] static readonly Linear Shared = nn.Linear(2, 2);
+        }
+        """)]
+    [InlineData("EnumMember", """
+        public enum Tag { [Pretrained] First }
+        """)]
+    [InlineData("FileLocalContainer", """
+        file static partial class Models
+        {
+            public partial class Inner : nn.Module<Tensor, Tensor>
+            {
+                [Pretrained] private readonly Linear encoder = nn.Linear(2, 2);
+                public Inner() : base("m") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => encoder.forward(x);
+            }
+        }
+        """)]
     public void Invalid_declaration_generates_nothing_and_adds_no_error(string name, string source)
     {
         var (result, output) = GeneratorHarness.Run(Usings + "\n" + source);
