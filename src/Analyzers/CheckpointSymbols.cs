@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Linq;
 using CheckpointGen.Shared;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Operations;
 
 namespace CheckpointGen.Analyzers;
 
@@ -44,6 +45,17 @@ internal sealed class CheckpointSymbols
     }
 
     public bool IsPretrained(IFieldSymbol field) => Rules.IsPretrained(field);
+
+    /// <summary>
+    /// The <c>[Pretrained]</c> field an expression reads: the field itself, or the backing field of a
+    /// <c>[field: Pretrained]</c> property; <see langword="null"/> for anything else.
+    /// </summary>
+    public IFieldSymbol? PretrainedMember(IOperation? operation) => operation switch
+    {
+        IFieldReferenceOperation { Field: var field } when IsPretrained(field) => field,
+        IPropertyReferenceOperation { Property: var property } when PretrainedDeclarationRules.BackingField(property) is { } field && IsPretrained(field) => field,
+        _ => null,
+    };
 
     public bool IsModule(ITypeSymbol? type) => Rules.IsModule(type);
 

@@ -10,7 +10,7 @@ namespace CheckpointGen.Generator;
 
 public sealed partial class PretrainedGenerator
 {
-    /// <summary>The only code that reads symbols: it turns a <c>[Pretrained]</c> field into plain, equatable facts.</summary>
+    /// <summary>The only code that reads symbols: it turns a <c>[Pretrained]</c> member into plain, equatable facts.</summary>
     internal static class Parser
     {
         private const string KeyPrefix = "KeyPrefix";
@@ -25,6 +25,30 @@ public sealed partial class PretrainedGenerator
                 ? Parse(field, context.Attributes[0], rules, cancellationToken)
                 : null;
 
+        /// <summary>A property declaration with an attribute list for its backing field (<c>[field: ...]</c>): cheap, syntax only.</summary>
+        public static bool HasFieldTargetedAttributes(SyntaxNode node)
+            => node is PropertyDeclarationSyntax { AttributeLists.Count: > 0 } property
+                && property.AttributeLists.Any(list => list.Target?.Identifier.IsKind(SyntaxKind.FieldKeyword) == true);
+
+        /// <summary>
+        /// The facts of a property whose backing field is <c>[Pretrained]</c>, read through the property, or <see langword="null"/>
+        /// when its field is not marked here or the declaration breaks a rule (an analyzer reports it).
+        /// </summary>
+        public static PretrainedFieldTarget? ParseProperty(GeneratorSyntaxContext context, CancellationToken cancellationToken)
+        {
+            if (context.SemanticModel.GetDeclaredSymbol(context.Node, cancellationToken) is not IPropertySymbol property
+                || PretrainedDeclarationRules.BackingField(property) is not { } field
+                || PretrainedDeclarationRules.Create(context.SemanticModel.Compilation) is not { } rules
+                || rules.PretrainedAttribute(field) is not { ApplicationSyntaxReference: { } application } attribute
+                // Of the declarations of a partial property, only the one carrying the attribute counts, so the member comes once.
+                || application.SyntaxTree != context.Node.SyntaxTree
+                || !context.Node.Span.Contains(application.Span))
+            {
+                return null;
+            }
+            return Parse(field, attribute, rules, cancellationToken);
+        }
+
         private static PretrainedFieldTarget? Parse(IFieldSymbol field, AttributeData attribute, PretrainedDeclarationRules rules, CancellationToken cancellationToken)
         {
             if (!rules.IsUsable(field, cancellationToken))
@@ -33,7 +57,7 @@ public sealed partial class PretrainedGenerator
             }
             var source = attribute.ConstructorArguments.Length == 1 ? attribute.ConstructorArguments[0].Value as string : null;
             var keyPrefix = attribute.NamedArguments.FirstOrDefault(a => a.Key == KeyPrefix).Value.Value as string;
-            var name = Escape(field.Name);
+            var name = Escape(PretrainedDeclarationRules.MemberName(field));
             return new PretrainedFieldTarget(Declaration(field.ContainingType), new PretrainedFieldInfo(name, source, keyPrefix));
         }
 

@@ -114,6 +114,11 @@ internal sealed class PretrainedDeclarationRules
     /// </summary>
     public static string MemberName(IFieldSymbol member) => member.AssociatedSymbol?.Name ?? member.Name;
 
+    /// <summary>The field the compiler made for an auto-property (or a property using <c>field</c>), or <see langword="null"/>.</summary>
+    public static IFieldSymbol? BackingField(IPropertySymbol property)
+        // By name, since the field's associated symbol can be the other part of a partial property.
+        => property.ContainingType.GetMembers().OfType<IFieldSymbol>().FirstOrDefault(f => f.AssociatedSymbol is IPropertySymbol p && p.Name == property.Name);
+
     /// <summary>
     /// The nearest base type that already has the generated members (its own <c>[Pretrained]</c> members, or
     /// <c>ICheckpointable</c> for a model compiled elsewhere), or <see langword="null"/>.

@@ -123,6 +123,21 @@ public sealed class DeclarationTests
         Verify.Diagnostic(DiagnosticDescriptors.InvalidField, 2).WithArguments("Reset", "is an event"));
 
     [Fact]
+    public Task CKPT003_static_property_and_property_without_getter_are_named_by_the_property() => Verify.Analyzer("""
+        public partial class Model : nn.Module<Tensor, Tensor>
+        {
+            [field: Pretrained] public static Linear {|#0:Shared|} { get; } = nn.Linear(4, 4);
+            [field: Pretrained] public Linear {|#1:Encoder|} { set => field = value; }
+            [field: Pretrained] public Tensor {|#2:Scale|} { get; } = ones(4);
+            public Model() : base("m") { Encoder = nn.Linear(4, 4); RegisterComponents(); }
+            public override Tensor forward(Tensor x) => Shared.forward(x) * Scale;
+        }
+        """,
+        Verify.Diagnostic(DiagnosticDescriptors.InvalidField, 0).WithArguments("Shared", "is static"),
+        Verify.Diagnostic(DiagnosticDescriptors.InvalidField, 1).WithArguments("Encoder", "is a property without a getter"),
+        Verify.Diagnostic(DiagnosticDescriptors.InvalidField, 2).WithArguments("Scale", "has type 'Tensor', which is not a torch.nn.Module"));
+
+    [Fact]
     public Task CKPT004_pretrained_fields_on_two_levels_of_a_hierarchy() => Verify.Analyzer("""
         public partial class Base : nn.Module<Tensor, Tensor>
         {
@@ -175,6 +190,17 @@ public sealed class DeclarationTests
         }
         """,
         Verify.Diagnostic(DiagnosticDescriptors.FileLocal).WithArguments("Models", "Inner"));
+
+    [Fact]
+    public Task Auto_property_marked_for_its_backing_field_is_valid() => Verify.Analyzer("""
+        public sealed partial class Captioner : nn.Module<Tensor, Tensor>
+        {
+            [field: Pretrained("vae.safetensors")] public Linear Vae { get; } = nn.Linear(4, 4);
+            private readonly Linear head = nn.Linear(4, 2);
+            public Captioner() : base("m") { RegisterComponents(); FreezePretrained(); }
+            public override Tensor forward(Tensor x) => head.forward(Vae.forward(x));
+        }
+        """);
 
     [Fact]
     public Task Field_typed_by_a_type_parameter_constrained_to_a_module_is_valid() => Verify.Analyzer("""

@@ -53,6 +53,14 @@ public sealed class GeneratorAgreementTests
                 }
             }
             """, null },
+        { "Captioner.g.cs", """
+            public partial class Captioner : nn.Module<Tensor, Tensor>
+            {
+                [field: Pretrained("w.safetensors")] public Linear Encoder { get; } = nn.Linear(2, 2);
+                public Captioner() : base("m") { RegisterComponents(); FreezePretrained(); }
+                public override Tensor forward(Tensor x) => Encoder.forward(x);
+            }
+            """, null },
         { "NotPartial.g.cs", """
             public class NotPartial : nn.Module<Tensor, Tensor>
             {
@@ -123,6 +131,22 @@ public sealed class GeneratorAgreementTests
             {
                 [field: Pretrained] public event System.Action? Changed;
                 public Model() : base("m") { Changed?.Invoke(); }
+                public override Tensor forward(Tensor x) => x;
+            }
+            """, "CKPT003" },
+        { "Model.g.cs", """
+            public partial class Model : nn.Module<Tensor, Tensor>
+            {
+                [field: Pretrained] public static Linear Shared { get; } = nn.Linear(2, 2);
+                public Model() : base("m") { }
+                public override Tensor forward(Tensor x) => Shared.forward(x);
+            }
+            """, "CKPT003" },
+        { "Model.g.cs", """
+            public partial class Model : nn.Module<Tensor, Tensor>
+            {
+                [field: Pretrained] public Linear Encoder { set => field = value; }
+                public Model() : base("m") { Encoder = nn.Linear(2, 2); RegisterComponents(); }
                 public override Tensor forward(Tensor x) => x;
             }
             """, "CKPT003" },

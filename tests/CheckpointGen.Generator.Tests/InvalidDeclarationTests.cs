@@ -76,6 +76,22 @@ public sealed class InvalidDeclarationTests
             [Pretrained] static readonly Linear Shared = nn.Linear(2, 2);
         }
         """)]
+    [InlineData("StaticProperty", """
+        public partial class StaticProperty : nn.Module<Tensor, Tensor>
+        {
+            [field: Pretrained] public static Linear Shared { get; } = nn.Linear(2, 2);
+            public StaticProperty() : base("m") { }
+            public override Tensor forward(Tensor x) => Shared.forward(x);
+        }
+        """)]
+    [InlineData("PropertyWithoutGetter", """
+        public partial class PropertyWithoutGetter : nn.Module<Tensor, Tensor>
+        {
+            [field: Pretrained] public Linear Encoder { set => field = value; }
+            public PropertyWithoutGetter() : base("m") { Encoder = nn.Linear(2, 2); RegisterComponents(); }
+            public override Tensor forward(Tensor x) => x;
+        }
+        """)]
     [InlineData("EnumMember", """
         public enum Tag { [Pretrained] First }
         """)]
