@@ -1,5 +1,4 @@
 using System;
-using System.Diagnostics;
 using System.IO;
 using System.IO.Compression;
 using System.Linq;
@@ -8,6 +7,7 @@ using System.Runtime.Loader;
 using System.Text;
 using System.Text.Json;
 using System.Xml.Linq;
+using CheckpointGen.Testing;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Xunit;
 using Xunit.Abstractions;
@@ -227,18 +227,10 @@ public sealed class PackageTests(PackageTests.Feed feed, ITestOutputHelper outpu
 
     private string Run(string directory, string command, params string[] arguments)
     {
-        var start = new ProcessStartInfo(command) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-        using var process = Process.Start(start)!;
-        var error = process.StandardError.ReadToEndAsync();
-        var text = process.StandardOutput.ReadToEnd();
-        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(5)), $"{command} {string.Join(' ', arguments)} did not finish");
-        output.WriteLine($"$ {command} {string.Join(' ', arguments)}\n{text}{error.Result}");
-        Assert.True(process.ExitCode == 0, $"{command} {string.Join(' ', arguments)} failed:\n{text}{error.Result}");
-        return text;
+        var result = ProcessRunner.Run(command, arguments, directory);
+        output.WriteLine($"$ {command} {string.Join(' ', arguments)}\n{result.Log}");
+        Assert.True(result.ExitCode == 0, $"{command} {string.Join(' ', arguments)} failed:\n{result.Log}");
+        return result.Output;
     }
 
     private static string RepositoryRoot([CallerFilePath] string path = "") => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(path)!, "..", ".."));

@@ -1,9 +1,10 @@
 using System;
-using System.Diagnostics;
+using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Text;
 using System.Text.Json;
+using CheckpointGen.Testing;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -302,18 +303,9 @@ public sealed class ToolTests : IDisposable
 
     private static (int Exit, string Output) Tool(params string[] arguments)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "CheckpointGen.Tool.dll"));
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-        // Wide enough that messages are not wrapped mid-word.
-        start.Environment["COLUMNS"] = "400";
-        using var process = Process.Start(start)!;
-        var error = process.StandardError.ReadToEndAsync();
-        var output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, output + error.Result);
+        var result = ProcessRunner.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "CheckpointGen.Tool.dll"), .. arguments],
+            // Wide enough that messages are not wrapped mid-word.
+            environment: new Dictionary<string, string> { ["COLUMNS"] = "400" });
+        return (result.ExitCode, result.Log);
     }
 }
