@@ -1,8 +1,6 @@
 using System.IO;
 using System.Linq;
 using System.Threading.Tasks;
-using Basic.Reference.Assemblies;
-using CheckpointGen.Generator;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Diagnostics;
@@ -191,23 +189,14 @@ public sealed class GeneratorAgreementTests
     [MemberData(nameof(Declarations))]
     public async Task The_generator_skips_a_declaration_exactly_when_the_analyzer_reports_it(string generatedFile, string source, string? error)
     {
-        var compilation = CSharpCompilation.Create(
-            "UserModels",
-            [CSharpSyntaxTree.ParseText(Usings + source, new CSharpParseOptions(LanguageVersion.Latest))],
-            [
-                .. Net100.References.All,
-                MetadataReference.CreateFromFile(typeof(TorchSharp.torch).Assembly.Location),
-                MetadataReference.CreateFromFile(typeof(PretrainedAttribute).Assembly.Location),
-            ],
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
-        var driver = CSharpGeneratorDriver.Create(new PretrainedGenerator())
-            .RunGeneratorsAndUpdateCompilation(compilation, out var output, out _);
-        var generated = driver.GetRunResult().GeneratedTrees.Select(t => Path.GetFileName(t.FilePath)).ToArray();
+        var (result, output) = UserCompilation.Generate("UserModels", OutputKind.DynamicallyLinkedLibrary, [CSharpSyntaxTree.ParseText(Usings + source, UserCompilation.ParseOptions)]);
+        var generated = result.GeneratedTrees.Select(t => Path.GetFileName(t.FilePath)).ToArray();
 
         var reported = await output
             .WithAnalyzers([new PretrainedDeclarationAnalyzer()])
             .GetAnalyzerDiagnosticsAsync();
 
+        Assert.All(result.Results, r => Assert.Null(r.Exception));
         Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
         if (error is null)
         {

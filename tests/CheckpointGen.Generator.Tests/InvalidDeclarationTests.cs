@@ -63,19 +63,6 @@ public sealed class InvalidDeclarationTests
             public override Tensor forward(Tensor x) => x;
         }
         """)]
-    [InlineData("StructModel", """
-        public partial struct StructModel
-        {
-            [Pretrained] private readonly Linear encoder;
-            public StructModel() { encoder = nn.Linear(2, 2); }
-        }
-        """)]
-    [InlineData("InterfaceModel", """
-        public partial interface IInterfaceModel
-        {
-            [Pretrained] static readonly Linear Shared = nn.Linear(2, 2);
-        }
-        """)]
     [InlineData("StaticProperty", """
         public partial class StaticProperty : nn.Module<Tensor, Tensor>
         {
@@ -91,9 +78,6 @@ public sealed class InvalidDeclarationTests
             public PropertyWithoutGetter() : base("m") { Encoder = nn.Linear(2, 2); RegisterComponents(); }
             public override Tensor forward(Tensor x) => x;
         }
-        """)]
-    [InlineData("EnumMember", """
-        public enum Tag { [Pretrained] First }
         """)]
     [InlineData("FileLocalContainer", """
         file static partial class Models
