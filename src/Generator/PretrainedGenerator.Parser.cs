@@ -63,9 +63,7 @@ public sealed partial class PretrainedGenerator
 
         private static ModelTypeDeclaration Declaration(INamedTypeSymbol type)
         {
-            var containers = type.ContainingType is null
-                ? Enumerable.Empty<INamedTypeSymbol>()
-                : Enumerable.Reverse(Containers(type.ContainingType).ToArray());
+            var containers = Enumerable.Reverse(PretrainedDeclarationRules.TypeAndContainers(type.ContainingType).ToArray());
             var ns = type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString();
             var hintName = HintName(string.Join(".", new[] { ns }.Concat(containers.Concat(new[] { type }).Select(t => t.MetadataName)).Where(n => n is not null)));
             return new ModelTypeDeclaration(
@@ -75,14 +73,6 @@ public sealed partial class PretrainedGenerator
                 type.ToDisplayString(NameWithTypeParameters),
                 type.ToDisplayString(SymbolDisplayFormat.CSharpErrorMessageFormat),
                 DeclaresTrain(type));
-        }
-
-        private static System.Collections.Generic.IEnumerable<INamedTypeSymbol> Containers(INamedTypeSymbol? type)
-        {
-            for (; type is not null; type = type.ContainingType)
-            {
-                yield return type;
-            }
         }
 
         private static string Keyword(INamedTypeSymbol type) => type switch

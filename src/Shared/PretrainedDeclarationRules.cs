@@ -234,7 +234,8 @@ internal sealed class PretrainedDeclarationRules
         return null;
     }
 
-    private static IEnumerable<INamedTypeSymbol> TypeAndContainers(INamedTypeSymbol? type)
+    /// <summary>The type, then the type around it, and so on out to the namespace.</summary>
+    public static IEnumerable<INamedTypeSymbol> TypeAndContainers(INamedTypeSymbol? type)
     {
         for (; type is not null; type = type.ContainingType)
         {
