@@ -71,7 +71,6 @@ public sealed partial class PretrainedGenerator
                 ns,
                 containers.Select(c => new ContainingType(Keyword(c), c.ToDisplayString(NameWithTypeParameters))).ToEquatableArray(),
                 type.ToDisplayString(NameWithTypeParameters),
-                type.ToDisplayString(SymbolDisplayFormat.CSharpErrorMessageFormat),
                 DeclaresTrain(type));
         }
 

@@ -14,14 +14,12 @@ internal sealed record ContainingType(string Keyword, string Name);
 /// <param name="Namespace">The namespace, or <see langword="null"/> for the global one.</param>
 /// <param name="ContainingTypes">Enclosing types, outermost first.</param>
 /// <param name="Name">The name with its type parameters.</param>
-/// <param name="DisplayName">The full name written into checkpoints and messages.</param>
 /// <param name="DeclaresTrain">The type already declares <c>train(bool)</c>: no override is generated.</param>
 internal sealed record ModelTypeDeclaration(
     string HintName,
     string? Namespace,
     EquatableArray<ContainingType> ContainingTypes,
     string Name,
-    string DisplayName,
     bool DeclaresTrain);
 
 /// <summary>One <c>[Pretrained]</c> member: a field, or a property whose backing field is marked <c>[field: Pretrained]</c>.</summary>
