@@ -37,7 +37,7 @@ internal static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor NeverFrozen = Create(
         "CKPT010", Reliability, DiagnosticSeverity.Warning,
         "Pretrained modules are never frozen",
-        "No constructor of '{0}' calls FreezePretrained() or LoadPretrained(): call FreezePretrained() after RegisterComponents() so that its pretrained modules do not train");
+        "No constructor of '{0}' freezes its pretrained modules, directly or through a method it calls, and no factory of it does: {1} so that they do not train");
 
     public static readonly DiagnosticDescriptor RequiresGradEnabled = Create(
         "CKPT011", Reliability, DiagnosticSeverity.Warning,
