@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Linq;
 using System.Threading;
@@ -32,45 +33,57 @@ public sealed class FreezeInConstructorAnalyzer : CheckpointAnalyzer
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(DiagnosticDescriptors.NeverFrozen);
 
     private protected override void Register(CompilationStartAnalysisContext start, CheckpointSymbols symbols)
-        => start.RegisterSymbolAction(context => Analyze(context, symbols), SymbolKind.NamedType);
-
-    private static void Analyze(SymbolAnalysisContext context, CheckpointSymbols symbols)
     {
-        var type = (INamedTypeSymbol)context.Symbol;
-        // Only where the generator wrote FreezePretrained(): elsewhere CKPT001-005 say what to fix first.
-        if (symbols.DeclaredPretrained(type).IsEmpty || type.GetMembers("FreezePretrained").IsEmpty)
+        // Whether anything freezes a type, decided once per type, and only for a constructor that does not freeze by itself.
+        var frozen = new ConcurrentDictionary<INamedTypeSymbol, bool>(SymbolEqualityComparer.Default);
+        bool IsFrozen(INamedTypeSymbol type, CancellationToken cancellationToken) => frozen.GetOrAdd(type, t =>
         {
-            return;
-        }
-        var freezes = new ConstructionFreeze(symbols, context.CancellationToken);
-        if (freezes.Frozen(type) || type.IsAbstract && symbols.DerivedTypes(type).Any(freezes.Frozen))
+            var freezes = new ConstructionFreeze(symbols, cancellationToken);
+            return freezes.Frozen(t) || t.IsAbstract && symbols.DerivedTypes(t).Any(freezes.Frozen);
+        });
+
+        // Each constructor is read in the operation block the driver builds anyway: no body is bound twice in the common case.
+        start.RegisterOperationBlockAction(context =>
         {
-            return;
-        }
-        // Constructors that chain to this(...) run another constructor's body; the squiggle goes where the call belongs.
-        var constructors = type.InstanceConstructors
-            .SelectMany(c => c.DeclaringSyntaxReferences)
-            .Select(r => r.GetSyntax(context.CancellationToken))
-            .OfType<ConstructorDeclarationSyntax>()
-            .Where(c => c.Initializer?.ThisOrBaseKeyword.Text != "this")
-            .ToArray();
-        // An abstract model's own constructors run before a derived type registers its fields: freezing there throws.
-        var registers = constructors.Any(Registers);
-        var remedy = type.IsAbstract && !registers
+            if (context.OwningSymbol is not IMethodSymbol { MethodKind: MethodKind.Constructor, ContainingType: var type } constructor
+                || !IsChecked(type, symbols)
+                || constructor.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(context.CancellationToken) is not ConstructorDeclarationSyntax declaration
+                || declaration.Initializer?.ThisOrBaseKeyword.Text == "this")
+            {
+                return;
+            }
+            var freezes = new ConstructionFreeze(symbols, context.CancellationToken);
+            if (context.OperationBlocks.Any(block => freezes.FreezesThis(block)) || IsFrozen(type, context.CancellationToken))
+            {
+                return;
+            }
+            var insert = Registers(declaration) ? AfterRegistration : type.IsAbstract ? null : AtEnd;
+            var properties = insert is null ? ImmutableDictionary<string, string?>.Empty : ImmutableDictionary<string, string?>.Empty.Add(Insert, insert);
+            context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.NeverFrozen, declaration.Identifier.GetLocation(), properties, type.Name, Remedy(type)));
+        });
+
+        // A type without a constructor of its own (a primary constructor, or none) gets the warning on its name.
+        start.RegisterSymbolAction(context =>
+        {
+            var type = (INamedTypeSymbol)context.Symbol;
+            if (IsChecked(type, symbols)
+                && !type.InstanceConstructors.Any(c => c.DeclaringSyntaxReferences.Any(r => r.GetSyntax(context.CancellationToken) is ConstructorDeclarationSyntax))
+                && !IsFrozen(type, context.CancellationToken))
+            {
+                context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.NeverFrozen, type.Locations[0], type.Name, Remedy(type)));
+            }
+        }, SymbolKind.NamedType);
+    }
+
+    /// <summary>Only a type that declares [Pretrained] members and got a generated FreezePretrained(): elsewhere CKPT001-005 say what to fix first.</summary>
+    private static bool IsChecked(INamedTypeSymbol type, CheckpointSymbols symbols)
+        => !symbols.DeclaredPretrained(type).IsEmpty && !type.GetMembers("FreezePretrained").IsEmpty;
+
+    /// <summary>An abstract model's own constructors run before a derived type registers its fields: freezing there would throw.</summary>
+    private static string Remedy(INamedTypeSymbol type)
+        => type.IsAbstract && !type.InstanceConstructors.SelectMany(c => c.DeclaringSyntaxReferences).Select(r => r.GetSyntax()).OfType<ConstructorDeclarationSyntax>().Any(Registers)
             ? "call FreezePretrained() after RegisterComponents() in the constructors of the types deriving from it"
             : "call FreezePretrained() after RegisterComponents()";
-        if (constructors.Length == 0)
-        {
-            context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.NeverFrozen, type.Locations[0], type.Name, remedy));
-            return;
-        }
-        foreach (var constructor in constructors)
-        {
-            var insert = Registers(constructor) ? AfterRegistration : type.IsAbstract ? null : AtEnd;
-            var properties = insert is null ? ImmutableDictionary<string, string?>.Empty : ImmutableDictionary<string, string?>.Empty.Add(Insert, insert);
-            context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.NeverFrozen, constructor.Identifier.GetLocation(), properties, type.Name, remedy));
-        }
-    }
 
     /// <summary>True when the constructor registers modules itself, as a statement of its own body.</summary>
     internal static bool Registers(ConstructorDeclarationSyntax constructor)
@@ -92,6 +105,8 @@ public sealed class FreezeInConstructorAnalyzer : CheckpointAnalyzer
         public bool Frozen(INamedTypeSymbol type)
             => type.InstanceConstructors.Any(c => symbols.Bodies.Body(c, cancellationToken) is { } body && FreezesThis(body, depth: 0))
                 || FactoriesFreeze(type);
+
+        public bool FreezesThis(IOperation body) => FreezesThis(body, depth: 0);
 
         private bool FreezesThis(IOperation body, int depth)
         {

@@ -3,7 +3,9 @@ using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
 using System.Threading;
+using CheckpointGen.Shared;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Operations;
 
 namespace CheckpointGen.Analyzers.Flow;
@@ -77,31 +79,68 @@ internal sealed class MethodSummaries
         }
         return fields[depth].GetOrAdd(field, f =>
         {
+            var assignments = AssignedValues(f, cancellationToken);
+            if (assignments.Count == 0)
+            {
+                return ImmutableArray<FlowValue>.Empty;
+            }
             var tracer = new ValueTracer(symbols, depth, cancellationToken);
-            var values = new List<FlowValue>();
-            if (symbols.Bodies.Initializer(f, cancellationToken) is IFieldInitializerOperation { Value: var initial })
-            {
-                values.AddRange(tracer.Trace(initial));
-            }
-            foreach (var constructor in f.ContainingType.InstanceConstructors)
-            {
-                if (symbols.Bodies.Body(constructor, cancellationToken) is not { } body)
-                {
-                    continue;
-                }
-                foreach (var assignment in body.DescendantsAndSelf().OfType<ISimpleAssignmentOperation>())
-                {
-                    if (assignment.Target is IFieldReferenceOperation { Instance: IInstanceReferenceOperation } target
-                        && SymbolEqualityComparer.Default.Equals(target.Field.OriginalDefinition, f))
-                    {
-                        values.AddRange(tracer.Trace(assignment.Value));
-                    }
-                }
-            }
             // What a constructor's caller passes is not known here.
-            return values.Where(v => v.Root is not ParameterRoot).ToImmutableArray();
+            return assignments.SelectMany(tracer.Trace).Where(v => v.Root is not ParameterRoot).ToImmutableArray();
         });
     }
+
+    /// <summary>
+    /// The values a field's initializer and its type's constructors assign it, where one may be a pretrained member: the
+    /// syntax is read first, and only an assignment that names a pretrained member of the type is bound.
+    /// </summary>
+    private List<IOperation> AssignedValues(IFieldSymbol field, CancellationToken cancellationToken)
+    {
+        var names = new HashSet<string>();
+        for (var type = field.ContainingType; type is not null; type = type.BaseType)
+        {
+            foreach (var member in symbols.DeclaredPretrained(type))
+            {
+                names.Add(PretrainedDeclarationRules.MemberName(member));
+            }
+        }
+        var values = new List<IOperation>();
+        if (names.Count == 0)
+        {
+            return values;
+        }
+        bool NamesPretrained(SyntaxNode value) => value.DescendantNodesAndSelf().OfType<IdentifierNameSyntax>().Any(n => names.Contains(n.Identifier.ValueText));
+        if (field.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken) is VariableDeclaratorSyntax { Initializer.Value: { } initial } && NamesPretrained(initial)
+            && symbols.Bodies.Initializer(field, cancellationToken) is IFieldInitializerOperation { Value: var initialValue })
+        {
+            values.Add(initialValue);
+        }
+        foreach (var constructor in field.ContainingType.InstanceConstructors)
+        {
+            if (constructor.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken) is not ConstructorDeclarationSyntax declaration
+                || !declaration.DescendantNodes().OfType<AssignmentExpressionSyntax>().Any(a => Names(a.Left, field.Name) && NamesPretrained(a.Right))
+                || symbols.Bodies.Body(constructor, cancellationToken) is not { } body)
+            {
+                continue;
+            }
+            foreach (var assignment in body.DescendantsAndSelf().OfType<ISimpleAssignmentOperation>())
+            {
+                if (assignment.Target is IFieldReferenceOperation { Instance: IInstanceReferenceOperation } target
+                    && SymbolEqualityComparer.Default.Equals(target.Field.OriginalDefinition, field))
+                {
+                    values.Add(assignment.Value);
+                }
+            }
+        }
+        return values;
+    }
+
+    private static bool Names(ExpressionSyntax target, string name) => target switch
+    {
+        IdentifierNameSyntax identifier => identifier.Identifier.ValueText == name,
+        MemberAccessExpressionSyntax { Expression: ThisExpressionSyntax, Name: var member } => member.Identifier.ValueText == name,
+        _ => false,
+    };
 
     /// <summary>The sinks the method's parameters reach, in it or in the methods it calls; empty past the depth bound.</summary>
     public ImmutableArray<ParameterSink> ParameterSinks(IMethodSymbol method, int depth, CancellationToken cancellationToken)
