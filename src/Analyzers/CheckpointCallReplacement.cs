@@ -49,7 +49,7 @@ internal static class CheckpointCallReplacement
         => ((ModelRoot)value.Root).Facts.HasCheckpointMembers ? $"{replacement}(...)" : Policy(value, argument, replacement);
 
     private static string Policy(FlowValue value, IOperation? receiver, string replacement)
-        => $"new CheckpointPolicy({ModelReceiver.Text(receiver) ?? "model"}).{replacement}(...), since '{((ModelRoot)value.Root).Type.Name}' has no generated members";
+        => $"new CheckpointPolicy({ModelReceiver.Text(receiver) ?? "model"}).{replacement}(...) ('{((ModelRoot)value.Root).Type.Name}' has no generated members)";
 
     /// <summary>
     /// The fix keeps the call's path or stream, written first, as the generated overloads take it; it is offered only

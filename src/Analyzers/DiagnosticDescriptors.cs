@@ -47,17 +47,17 @@ internal static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor RequiresGradEnabledInCall = Create(
         "CKPT011", Reliability, DiagnosticSeverity.Warning,
         "Gradients turned back on for a pretrained module",
-        "'{1}' turns requires_grad back on for the parameters it is given, which include those of pretrained field '{0}', whose changes are never checkpointed: give it only trainable parameters, or remove [Pretrained] to fine-tune '{0}'");
+        "'{1}' turns requires_grad back on for the parameters of what this passes it, which include those of pretrained field '{0}', whose changes are never checkpointed: pass it only trainable parts, or remove [Pretrained] to fine-tune '{0}'");
 
     public static readonly DiagnosticDescriptor PretrainedParametersOptimized = Create(
         "CKPT012", Reliability, DiagnosticSeverity.Warning,
         "Pretrained parameters handed to an optimizer",
-        "Parameters of pretrained field '{0}' go to an optimizer, but what they learn never reaches a checkpoint: instead pass {1}");
+        "Parameters of pretrained field '{0}' go to an optimizer, but what they learn never reaches a checkpoint: give the optimizer {1} instead");
 
     public static readonly DiagnosticDescriptor PretrainedParametersOptimizedInCall = Create(
         "CKPT012", Reliability, DiagnosticSeverity.Warning,
         "Pretrained parameters handed to an optimizer",
-        "'{1}' hands the parameters it is given to an optimizer, and they include those of pretrained field '{0}', whose training never reaches a checkpoint: give it only trainable parameters ({2})");
+        "'{1}' hands the parameters of what this passes it to an optimizer, and they include those of pretrained field '{0}', whose training never reaches a checkpoint: pass it only trainable parts ({2})");
 
     public static readonly DiagnosticDescriptor StrictLoad = Create(
         "CKPT020", Reliability, DiagnosticSeverity.Warning,
@@ -67,7 +67,7 @@ internal static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor StrictLoadInCall = Create(
         "CKPT020", Reliability, DiagnosticSeverity.Warning,
         "Strict TorchSharp load on a model with pretrained fields",
-        "'{0}' in '{2}' loads the model it is given strictly, which throws on a checkpoint without the pretrained weights of '{1}': load it with {3} instead");
+        "'{0}' in '{2}' loads the model this passes it strictly, which throws on a checkpoint without the pretrained weights of '{1}': load it with {3} instead");
 
     public static readonly DiagnosticDescriptor FullSave = Create(
         "CKPT021", Reliability, DiagnosticSeverity.Warning,
@@ -77,7 +77,7 @@ internal static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor FullSaveInCall = Create(
         "CKPT021", Reliability, DiagnosticSeverity.Warning,
         "TorchSharp save writes the pretrained weights too",
-        "'save' in '{1}' writes the pretrained weights of '{0}' of the model it is given into every checkpoint: save it with {2} instead");
+        "'save' in '{1}' writes the pretrained weights of '{0}' of the model this passes it into every checkpoint: save it with {2} instead");
 
     private static DiagnosticDescriptor Create(string id, string category, DiagnosticSeverity severity, string title, string message)
         => new(id, title, message, category, severity, isEnabledByDefault: true, helpLinkUri: HelpLinkBase + id + ".md");

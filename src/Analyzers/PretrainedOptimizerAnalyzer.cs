@@ -63,6 +63,6 @@ public sealed class PretrainedOptimizerAnalyzer : CheckpointAnalyzer
         };
         return symbols.HasCheckpointMembers(model)
             ? $"the TrainableParameters() of the '{model!.Name}'"
-            : $"new CheckpointPolicy({ModelReceiver.Text(value.Owner) ?? "model"}).TrainableParameters(), since '{model?.Name}' has no generated members";
+            : $"new CheckpointPolicy({ModelReceiver.Text(value.Owner) ?? "model"}).TrainableParameters() ('{model?.Name}' has no generated members)";
     }
 }

@@ -282,7 +282,7 @@ public sealed class CheckpointCallTests
         }
         """,
         Verify<StrictLoadAnalyzer>.Diagnostic(DiagnosticDescriptors.StrictLoad, 0)
-            .WithArguments("load", "inner.vae", "new CheckpointPolicy(pipeline).LoadCheckpoint(...), since 'Pipeline' has no generated members"));
+            .WithArguments("load", "inner.vae", "new CheckpointPolicy(pipeline).LoadCheckpoint(...) ('Pipeline' has no generated members)"));
 
     /// <summary>A skip list that may leave pretrained keys out is the caller's decision; one that provably leaves them in is not.</summary>
     [Fact]

@@ -145,7 +145,7 @@ public sealed class PretrainedOptimizerTests
         Verify.Diagnostic(DiagnosticDescriptors.PretrainedParametersOptimized, 2).WithArguments("vae", "first.TrainableParameters()"),
         Verify.Diagnostic(DiagnosticDescriptors.PretrainedParametersOptimized, 3).WithArguments("vae", "first.TrainableParameters()"),
         Verify.Diagnostic(DiagnosticDescriptors.PretrainedParametersOptimized, 4)
-            .WithArguments("inner.vae", "new CheckpointPolicy(pipeline).TrainableParameters(), since 'Pipeline' has no generated members"));
+            .WithArguments("inner.vae", "new CheckpointPolicy(pipeline).TrainableParameters() ('Pipeline' has no generated members)"));
 
     [Fact]
     public Task A_pretrained_auto_property_is_named_and_fixed_like_a_field() => Verify.CodeFix("""
