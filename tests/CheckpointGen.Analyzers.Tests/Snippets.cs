@@ -868,6 +868,126 @@ internal static class Snippets
             }
             """),
 
+        ("correct: gradient clipping and zeroing over every parameter", false, """
+            public static class Training
+            {
+                public static void Step(Captioner model, Adam optimizer)
+                {
+                    nn.utils.clip_grad_norm_(model.parameters(), 1.0);
+                    optimizer.step();
+                    foreach (var p in model.parameters()) p.grad?.zero_();
+                }
+            }
+            """),
+        ("correct: the encoder loaded by hand from its file", false, """
+            public static class Training
+            {
+                public static void LoadEncoder(Captioner model, string path)
+                {
+                    model.vae.load(path);
+                    model.FreezePretrained();
+                }
+            }
+            """),
+        ("correct: weights copied into a fresh model", false, """
+            public static class Training
+            {
+                public static Captioner Copy(Captioner model)
+                {
+                    var fresh = new Captioner();
+                    fresh.load_state_dict(model.state_dict());
+                    return fresh;
+                }
+            }
+            """),
+        ("correct: a student copy of the encoder trains", false, """
+            public static class Distillation
+            {
+                public static Adam Student(Captioner teacher)
+                {
+                    var student = new Encoder();
+                    student.load_state_dict(teacher.vae.state_dict());
+                    foreach (var p in student.parameters()) p.requires_grad = true;
+                    return optim.Adam(student.parameters(), lr: 1e-4);
+                }
+            }
+            """),
+        ("correct: any model through ICheckpointable", false, """
+            public static class Training
+            {
+                public static Adam Optimizer(ICheckpointable model, double lr) => optim.Adam(model.TrainableParameters(), lr);
+                public static void Save(ICheckpointable model, string path) => model.SaveCheckpoint(path);
+            }
+            """),
+        ("correct: an optimizer chosen by a switch", false, """
+            public static class Training
+            {
+                public static optim.Optimizer Optimizer(Captioner model, string kind) => kind switch
+                {
+                    "sgd" => optim.SGD(model.TrainableParameters(), 0.1),
+                    _ => optim.Adam(model.TrainableParameters(), lr: 1e-3),
+                };
+            }
+            """),
+        ("correct: a parameter group for the head", false, """
+            public static class Training
+            {
+                public static Adam Optimizer(Captioner model)
+                {
+                    var optimizer = optim.Adam(model.TrainableParameters(), lr: 1e-3);
+                    optimizer.add_param_group(new Adam.ParamGroup(model.head.parameters(), 1e-4));
+                    return optimizer;
+                }
+            }
+            """),
+        ("correct: a base-typed variable holding the head", false, """
+            public static class Export
+            {
+                public static void Head(Captioner model, string path)
+                {
+                    nn.Module head = model.head;
+                    head.save(path);
+                }
+            }
+            """),
+        ("correct: LoadPretrained with options in the constructor", false, """
+            public sealed partial class Configured : nn.Module<Tensor, Tensor>
+            {
+                [Pretrained("w.safetensors")] private readonly Linear backbone = nn.Linear(4, 4);
+                public Configured(string folder) : base("c")
+                {
+                    RegisterComponents();
+                    this.LoadPretrained(new PretrainedLoadOptions { BaseDirectory = folder });
+                }
+                public override Tensor forward(Tensor x) => backbone.forward(x);
+            }
+            """),
+        ("correct: a model kept in a local across a try block", false, """
+            public static class Training
+            {
+                public static void Run(string path)
+                {
+                    Captioner? model = null;
+                    try
+                    {
+                        model = new Captioner();
+                        model.LoadPretrained();
+                    }
+                    finally
+                    {
+                        model?.SaveCheckpoint(path);
+                    }
+                }
+            }
+            """),
+        ("correct: filtering TrainableParameters() before the optimizer", false, """
+            public static class Training
+            {
+                public static Adam Optimizer(Captioner model)
+                    => optim.Adam(model.TrainableParameters().Where(p => p.requires_grad).ToList(), lr: 1e-3);
+            }
+            """),
+
         // ---- Known limits: not followed (listed on the diagnostics' pages) ----
         ("limit: an object that keeps the module it is given", false, """
             public sealed class Trainer(nn.Module module)
