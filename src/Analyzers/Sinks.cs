@@ -176,9 +176,15 @@ internal static class Sinks
         return SymbolEqualityComparer.Default.Equals(method.ContainingType, symbols.Module);
     }
 
-    /// <summary>A generated member or a runtime extension (<c>LoadPretrained(options)</c>), not a user's method of that name.</summary>
+    /// <summary>
+    /// A generated member or a runtime extension (<c>LoadPretrained(options)</c>), not a user's method of that name. The
+    /// cheap questions first: a type that declares [Pretrained] members is where the generator writes them.
+    /// </summary>
     private static bool IsCheckpointMember(IMethodSymbol method, CheckpointSymbols symbols)
-        => symbols.HasCheckpointMembers(method.ContainingType) || method.ContainingType?.Name == "CheckpointExtensions" && method.ContainingNamespace?.Name == "CheckpointGen";
+        => method.ContainingType is { } type
+            && (type.Name == "CheckpointExtensions" && type.ContainingNamespace?.Name == "CheckpointGen"
+                || !symbols.DeclaredPretrained(type).IsEmpty
+                || symbols.HasCheckpointMembers(type));
 
     private static bool IsTrue(IOperation value) => value.ConstantValue is { HasValue: true, Value: true };
 }
