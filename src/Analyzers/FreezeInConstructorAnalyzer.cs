@@ -47,15 +47,16 @@ public sealed class FreezeInConstructorAnalyzer : CheckpointAnalyzer
         start.RegisterOperationAction(context =>
         {
             var body = (IConstructorBodyOperation)context.Operation;
+            // The common case, a constructor that freezes, costs a look at its text and its calls: the type's [Pretrained]
+            // members (their attributes bound) are asked for only when it does not.
             if (body.Syntax is not ConstructorDeclarationSyntax declaration
                 || declaration.Initializer?.ThisOrBaseKeyword.Text == "this"
                 || !MayDeclarePretrained(declaration)
                 || context.ContainingSymbol is not IMethodSymbol { ContainingType: var type }
-                || !IsChecked(type, symbols))
-            {
-                return;
-            }
-            if (new ConstructionFreeze(symbols, context.CancellationToken).FreezesThis(body) || IsFrozen(type, context.CancellationToken))
+                || type.GetMembers("FreezePretrained").IsEmpty
+                || new ConstructionFreeze(symbols, context.CancellationToken).FreezesThis(body)
+                || !IsChecked(type, symbols)
+                || IsFrozen(type, context.CancellationToken))
             {
                 return;
             }
@@ -118,7 +119,7 @@ public sealed class FreezeInConstructorAnalyzer : CheckpointAnalyzer
         {
             foreach (var invocation in Executed(body).OfType<IInvocationOperation>())
             {
-                if (Sinks.Recognize(invocation, symbols) is { Kind: SinkKind.Freeze } sink && IsThis(sink.Value))
+                if (IsFreezeOfThis(invocation) || Sinks.Recognize(invocation, symbols) is { Kind: SinkKind.Freeze } sink && IsThis(sink.Value))
                 {
                     return true;
                 }
@@ -140,6 +141,14 @@ public sealed class FreezeInConstructorAnalyzer : CheckpointAnalyzer
             }
             return false;
         }
+
+        /// <summary>
+        /// <c>FreezePretrained()</c>, <c>LoadPretrained()</c> or <c>this.LoadPretrained(options)</c> on the instance under
+        /// construction: in a type with generated members no user method can take those names, so no symbol needs asking.
+        /// </summary>
+        private static bool IsFreezeOfThis(IInvocationOperation invocation)
+            => invocation.TargetMethod.Name is "FreezePretrained" or "LoadPretrained"
+                && (IsThis(invocation.Instance) || invocation.TargetMethod.IsExtensionMethod && invocation.Arguments.Length > 0 && IsThis(invocation.Arguments[0].Value));
 
         /// <summary>Every <c>new T(...)</c> in the type's static methods is frozen before it is handed out, and there is one.</summary>
         private bool FactoriesFreeze(INamedTypeSymbol type)
