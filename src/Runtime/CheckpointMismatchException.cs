@@ -20,6 +20,8 @@ public enum CheckpointProblemKind
     FingerprintMismatch,
     /// <summary>The optimizer's state in the file does not fit the optimizer: another kind, other parameters, other shapes.</summary>
     OptimizerMismatch,
+    /// <summary>The learning-rate scheduler's state in the file does not fit the scheduler: another kind, other groups, another schedule's lists.</summary>
+    SchedulerMismatch,
 }
 
 /// <summary>One disagreement between a file and a model.</summary>
@@ -37,6 +39,7 @@ public sealed record CheckpointProblem(CheckpointProblemKind Kind, string Key, s
         CheckpointProblemKind.ShapeMismatch => $"shape mismatch for '{Key}': model has {Expected}, file has {Found}",
         CheckpointProblemKind.DtypeMismatch => $"dtype mismatch for '{Key}': model has {Expected}, file has {Found}",
         CheckpointProblemKind.OptimizerMismatch => $"optimizer state for '{Key}': the optimizer has {Expected}, the file has {Found}",
+        CheckpointProblemKind.SchedulerMismatch => $"scheduler state for '{Key}': the scheduler has {Expected}, the file has {Found}",
         _ => $"pretrained part '{Key}' differs from the one the checkpoint was saved with: model {Expected}, file {Found}",
     };
 }

@@ -51,6 +51,10 @@ internal static class CheckpointWriter
                 snapshot = snapshot with { Optimizer = optimizerSnapshot };
                 tensors.AddRange(optimizerTensors);
             }
+            if (training.Scheduler is { } scheduler)
+            {
+                snapshot = snapshot with { Scheduler = SchedulerState.Capture(scheduler, training.Optimizer) };
+            }
             metadata[TrainingSnapshot.MetadataKey] = snapshot.ToJson();
         }
         foreach (var (key, value) in extraMetadata ?? new Dictionary<string, string>())
