@@ -32,6 +32,7 @@ public sealed class CheckpointManager : IDisposable
     private readonly ICheckpointable model;
     private readonly string modelType;
     private readonly CheckpointManagerOptions options;
+    private readonly SaveStaging staging = new();
 
     /// <summary>Guards <see cref="kept"/>, which a background save updates.</summary>
     private readonly object gate = new();
@@ -96,9 +97,10 @@ public sealed class CheckpointManager : IDisposable
     /// <summary>
     /// Saves a checkpoint of the model at <paramref name="step"/>: the trainable state, the training state when given
     /// (its optimizer and scheduler; the file records <paramref name="step"/> as its step), and the metrics; then deletes
-    /// what retention no longer keeps.
+    /// what retention no longer keeps. With <see cref="CheckpointManagerOptions.Async"/>, returns once everything is copied
+    /// and writes in the background; a save still running is waited for first.
     /// </summary>
-    /// <returns>The checkpoint, with the path it has.</returns>
+    /// <returns>The checkpoint, with the path it has (or will have, while it is written in the background).</returns>
     /// <exception cref="Exception">The previous background save failed: its exception is rethrown here, once, and this save does not happen.</exception>
     public CheckpointInfo Save(long step, TrainingState? training = null, IReadOnlyDictionary<string, double>? metrics = null)
     {
@@ -119,7 +121,13 @@ public sealed class CheckpointManager : IDisposable
             },
         };
         var prepared = CheckpointWriter.Prepare(model.CheckpointPolicy, saveOptions, CheckpointFolder.Entries(step, info.Metrics));
-        Write(prepared, info);
+        if (!options.Async)
+        {
+            Write(prepared, info);
+            return info;
+        }
+        var copied = staging.Copy(prepared);
+        pending = Task.Factory.StartNew(() => Write(copied, info), TaskCreationOptions.LongRunning);
         return info;
     }
 
@@ -191,7 +199,14 @@ public sealed class CheckpointManager : IDisposable
             return;
         }
         disposed = true;
-        WaitForSaves();
+        try
+        {
+            WaitForSaves();
+        }
+        finally
+        {
+            staging.Dispose();
+        }
     }
 
     /// <summary>

@@ -20,4 +20,10 @@ public sealed record CheckpointManagerOptions
 
     /// <summary>Lower values of <see cref="Monitor"/> are better (a loss); <see langword="false"/> for an accuracy. Default: <see langword="true"/>.</summary>
     public bool Minimize { get; init; } = true;
+
+    /// <summary>
+    /// Save returns once the trainable state and the training state are copied; the write, the flush to disk, the rename and
+    /// the retention run in the background, one save at a time. Default: <see langword="false"/>.
+    /// </summary>
+    public bool Async { get; init; }
 }

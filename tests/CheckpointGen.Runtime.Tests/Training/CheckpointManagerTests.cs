@@ -341,7 +341,7 @@ public sealed class CheckpointManagerTests : IDisposable
     {
         manual_seed(3);
         var batches = Enumerable.Range(0, 10).Select(_ => (randn(16, 8), randn(16, 8))).ToList();
-        var options = new CheckpointManagerOptions { EveryNSteps = 2, KeepLast = 0 };
+        var options = new CheckpointManagerOptions { EveryNSteps = 2, KeepLast = 0, Async = true };
 
         manual_seed(1);
         using var original = Model();
