@@ -63,10 +63,10 @@ public static class CrashHarness
     }
 
     /// <summary>Runs the child until it has saved at least once, waits <paramref name="delay"/>, kills it; returns the last version it acknowledged.</summary>
-    private static long KillDuringSaves(string path, TimeSpan delay)
+    internal static long KillDuringSaves(string path, TimeSpan delay, string command = "save-loop")
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { "exec", typeof(CrashHarness).Assembly.Location, "save-loop", path })
+        foreach (var argument in new[] { "exec", typeof(CrashHarness).Assembly.Location, command, path })
         {
             start.ArgumentList.Add(argument);
         }
