@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Threading;
 using System.Threading.Tasks;
 using CheckpointGen.Format;
 using CheckpointGen.Saving;
@@ -127,7 +128,7 @@ public sealed class CheckpointManager : IDisposable
             return info;
         }
         var copied = staging.Copy(prepared);
-        pending = Task.Factory.StartNew(() => Write(copied, info), TaskCreationOptions.LongRunning);
+        pending = Task.Factory.StartNew(() => Write(copied, info), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         return info;
     }
 
