@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace CheckpointGen.Reliability;
@@ -106,23 +105,15 @@ public static class AsyncCrashHarness
         return optimizer;
     }
 
-    private static IEnumerable<Tensor> StateTensors(optim.Optimizer optimizer)
-        => ((OptimizerHelper)optimizer).state_dict().State
-            .SelectMany(s => s.GetType().GetFields().Where(f => f.FieldType == typeof(Tensor)).Select(f => f.GetValue(s) as Tensor))
-            .OfType<Tensor>();
-
     private static void Fill(ReliabilityModel model, optim.Optimizer optimizer, long step)
     {
         model.Fill(step);
-        foreach (var tensor in StateTensors(optimizer))
-        {
-            tensor.fill_(step);
-        }
+        OptimizerStates.Fill(optimizer, step);
     }
 
     /// <summary>The distinct values of every trainable tensor and every optimizer state tensor.</summary>
     private static double[] Values(ReliabilityModel model, optim.Optimizer optimizer)
-        => model.TrainableStateDict().Values.Concat(StateTensors(optimizer))
+        => model.TrainableStateDict().Values.Concat(OptimizerStates.Tensors(optimizer))
             .SelectMany(t => t.to_type(ScalarType.Float64).data<double>().ToArray())
             .Distinct()
             .ToArray();

@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using CheckpointGen.Reliability;
-using TorchSharp.Modules;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -36,41 +35,26 @@ public sealed class AsyncSaveTests : IDisposable
         return optimizer;
     }
 
-    /// <summary>Every state tensor of the optimizer (SGD's momentum buffers).</summary>
-    private static List<Tensor> StateTensors(optim.Optimizer optimizer)
-        => ((OptimizerHelper)optimizer).state_dict().State
-            .SelectMany(s => s.GetType().GetFields().Where(f => f.FieldType == typeof(Tensor)).Select(f => f.GetValue(s) as Tensor))
-            .OfType<Tensor>()
-            .ToList();
-
-    private static void FillState(optim.Optimizer optimizer, double value)
-    {
-        foreach (var tensor in StateTensors(optimizer))
-        {
-            tensor.fill_(value);
-        }
-    }
-
     [Fact]
     public void Changes_made_in_place_right_after_Save_returns_never_reach_that_file()
     {
         using var model = new ReliabilityModel(Features);
         using var optimizer = TrainOnce(model);
-        Assert.NotEmpty(StateTensors(optimizer));
+        Assert.NotEmpty(OptimizerStates.Tensors(optimizer));
         using var manager = new CheckpointManager(model, folder.Path, Async);
 
         model.Fill(1);
-        FillState(optimizer, 1);
+        OptimizerStates.Fill(optimizer, 1);
         var saved = manager.Save(1, new TrainingState { Optimizer = optimizer });
         model.Fill(2);
-        FillState(optimizer, 2);
+        OptimizerStates.Fill(optimizer, 2);
         manager.WaitForSaves();
 
         using var loaded = new ReliabilityModel(Features);
         using var loadedOptimizer = TrainOnce(loaded);
         loaded.LoadCheckpoint(saved.Path, new TrainingState { Optimizer = loadedOptimizer });
         Assert.Equal(1, loaded.Version());
-        Assert.All(StateTensors(loadedOptimizer), t => Assert.Equal([1.0], t.to_type(ScalarType.Float64).data<double>().ToArray().Distinct()));
+        Assert.All(OptimizerStates.Tensors(loadedOptimizer), t => Assert.Equal([1.0], t.to_type(ScalarType.Float64).data<double>().ToArray().Distinct()));
         Assert.Equal(2, model.Version());
     }
 

@@ -127,13 +127,7 @@ public sealed class SchedulerTests : IDisposable
     [Fact]
     public void The_file_records_the_scheduler_counters_and_rates_by_name()
     {
-        var path = folder.File("resume.safetensors");
-        using var model = Model(seed: 1);
-        using var optimizer = Sgd(model);
-        var scheduler = Create("StepLR", optimizer);
-        Train(model, optimizer, scheduler, batches, 0, 3);
-
-        model.SaveCheckpoint(path, new TrainingState { Optimizer = optimizer, Scheduler = scheduler });
+        var path = SaveTrainedStepLR(withScheduler: true);
 
         var training = System.Text.Json.Nodes.JsonNode.Parse(WeightFiles.Metadata(path)["checkpointgen.training"])!;
         var recorded = training["scheduler"]!;
@@ -183,12 +177,7 @@ public sealed class SchedulerTests : IDisposable
     [MemberData(nameof(Refusals))]
     public void A_scheduler_state_that_does_not_fit_is_refused_and_nothing_changes(string case_, string expected)
     {
-        var path = folder.File("resume.safetensors");
-        using var original = Model(seed: 1);
-        using var optimizer = Sgd(original);
-        var scheduler = Create("StepLR", optimizer);
-        Train(original, optimizer, scheduler, batches, 0, 3);
-        original.SaveCheckpoint(path, new TrainingState { Optimizer = optimizer, Scheduler = case_ == "no scheduler state" ? null : scheduler });
+        var path = SaveTrainedStepLR(withScheduler: case_ != "no scheduler state");
 
         using var resumed = Model(seed: 2);
         using var resumedOptimizer = case_ == "another group count"
@@ -224,12 +213,7 @@ public sealed class SchedulerTests : IDisposable
     [Fact]
     public void A_damaged_scheduler_state_is_refused_before_anything_changes()
     {
-        var path = folder.File("resume.safetensors");
-        using var original = Model(seed: 1);
-        using var optimizer = Sgd(original);
-        var scheduler = Create("StepLR", optimizer);
-        Train(original, optimizer, scheduler, batches, 0, 3);
-        original.SaveCheckpoint(path, new TrainingState { Optimizer = optimizer, Scheduler = scheduler });
+        var path = SaveTrainedStepLR(withScheduler: true);
         WeightFiles.EditMetadata(path, metadata =>
         {
             var training = System.Text.Json.Nodes.JsonNode.Parse((string)metadata["checkpointgen.training"]!)!.AsObject();
@@ -247,6 +231,18 @@ public sealed class SchedulerTests : IDisposable
         Assert.Contains("'_last_epoch' of StepLR is recorded as 'three', which is not a Int32", error.Message);
         before.AssertUnchanged(resumed);
         Assert.Equal(counters, Counters(resumedScheduler));
+    }
+
+    /// <summary>A checkpoint after 3 steps of SGD with momentum and StepLR, with the scheduler's state or without.</summary>
+    private string SaveTrainedStepLR(bool withScheduler)
+    {
+        var path = folder.File("resume.safetensors");
+        using var model = Model(seed: 1);
+        using var optimizer = Sgd(model);
+        var scheduler = Create("StepLR", optimizer);
+        Train(model, optimizer, scheduler, batches, 0, 3);
+        model.SaveCheckpoint(path, new TrainingState { Optimizer = optimizer, Scheduler = withScheduler ? scheduler : null });
+        return path;
     }
 
     /// <summary>The scheduler's epoch and step counters and its last rates, to compare before and after.</summary>
