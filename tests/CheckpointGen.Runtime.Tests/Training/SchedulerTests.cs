@@ -41,7 +41,11 @@ public sealed class SchedulerTests : IDisposable
 
     internal static optim.Optimizer Sgd(Captioner model) => optim.SGD(model.TrainableParameters(), 0.1, momentum: 0.9);
 
-    public static TheoryData<string> Schedulers() => new() { "StepLR", "CosineAnnealingLR", "ReduceLROnPlateau", "LambdaLR" };
+    public static TheoryData<string> Schedulers() => new()
+    {
+        "StepLR", "CosineAnnealingLR", "ReduceLROnPlateau", "LambdaLR", "MultiStepLR", "ExponentialLR", "LinearLR", "ConstantLR",
+        "PolynomialLR", "CyclicLR", "MultiplicativeLR",
+    };
 
     internal static LRScheduler Create(string kind, optim.Optimizer optimizer) => kind switch
     {
@@ -49,6 +53,13 @@ public sealed class SchedulerTests : IDisposable
         "CosineAnnealingLR" => optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max: 7, eta_min: 0.001),
         "ReduceLROnPlateau" => optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor: 0.5, patience: 0),
         "LambdaLR" => optim.lr_scheduler.LambdaLR(optimizer, epoch => 1.0 / (1 + epoch)),
+        "MultiStepLR" => optim.lr_scheduler.MultiStepLR(optimizer, [3, 6, 8], gamma: 0.5),
+        "ExponentialLR" => optim.lr_scheduler.ExponentialLR(optimizer, gamma: 0.8),
+        "LinearLR" => optim.lr_scheduler.LinearLR(optimizer, total_iters: 8),
+        "ConstantLR" => optim.lr_scheduler.ConstantLR(optimizer, total_iters: 7),
+        "PolynomialLR" => optim.lr_scheduler.PolynomialLR(optimizer, total_iters: 9, power: 2),
+        "CyclicLR" => optim.lr_scheduler.CyclicLR(optimizer, base_lr: 0.01, max_lr: 0.1, step_size_up: 3),
+        "MultiplicativeLR" => optim.lr_scheduler.MultiplicativeLR(optimizer, epoch => 0.9),
         "SequentialLR" => optim.lr_scheduler.SequentialLR(optimizer, [optim.lr_scheduler.StepLR(optimizer, 2), optim.lr_scheduler.ExponentialLR(optimizer, 0.9)], [3]),
         _ => throw new ArgumentException(kind),
     };
