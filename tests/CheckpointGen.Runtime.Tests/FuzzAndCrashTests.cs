@@ -66,6 +66,23 @@ public sealed class FuzzAndCrashTests(ITestOutputHelper output) : IDisposable
         AssertClean(report, "loaded", "refused: not a valid checkpoint");
     }
 
+    [Fact]
+    public void An_optimizer_option_is_read_as_the_writer_writes_numbers_not_with_thousands_separators()
+    {
+        using var fixture = new TrainedFixture(seed: 3);
+        var (header, data) = CheckpointBytes.Split(fixture.Checkpoint);
+        var metadata = header["__metadata__"]!.AsObject();
+        metadata["checkpointgen.training"] = ((string)metadata["checkpointgen.training"]!).Replace("\"LearningRate\":\"0.01\"", "\"LearningRate\":\"1,5\"", StringComparison.Ordinal);
+        var path = folder.File("thousands.safetensors");
+        System.IO.File.WriteAllBytes(path, CheckpointBytes.Join(header, data, reseal: false));
+        var training = TrainedFixture.NewTraining(fixture.Optimizer);
+
+        var error = Assert.Throws<CheckpointFormatException>(() => fixture.Model.LoadCheckpoint(path, training));
+
+        Assert.Contains("records 'LearningRate' as '1,5', which is not a Double", error.Message);
+        Assert.Empty(fixture.Changes(training));
+    }
+
     private void AssertClean(FamilyReport report, params string[] outcomes)
     {
         output.WriteLine(report.ToString());
