@@ -5,6 +5,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Text;
+using CheckpointGen.Testing;
 
 namespace CheckpointGen.Benchmarks;
 
@@ -113,18 +114,10 @@ public static class BuildBenchmark
 
     private static void Dotnet(string folder, params string[] arguments)
     {
-        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments.Append("-nologo"))
+        var result = ProcessRunner.Run("dotnet", arguments.Append("-nologo"), folder);
+        if (result.ExitCode != 0)
         {
-            start.ArgumentList.Add(argument);
-        }
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"dotnet {string.Join(' ', arguments)} failed:\n{output.Result}\n{error}");
+            throw new InvalidOperationException($"dotnet {string.Join(' ', arguments)} failed:\n{result.Output}\n{result.Error}");
         }
     }
 }

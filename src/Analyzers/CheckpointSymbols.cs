@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Linq;
+using CheckpointGen.Shared;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Operations;
 
 namespace CheckpointGen.Analyzers;
 
@@ -9,21 +11,18 @@ internal sealed class CheckpointSymbols
 {
     private readonly ConcurrentDictionary<ITypeSymbol, IFieldSymbol?> firstPretrainedField = new(SymbolEqualityComparer.Default);
 
-    private CheckpointSymbols(INamedTypeSymbol pretrained, INamedTypeSymbol checkpointable, INamedTypeSymbol module, INamedTypeSymbol tensor, INamedTypeSymbol? optim, INamedTypeSymbol? optimizer)
+    private CheckpointSymbols(PretrainedDeclarationRules rules, INamedTypeSymbol tensor, INamedTypeSymbol? optim, INamedTypeSymbol? optimizer)
     {
-        Pretrained = pretrained;
-        Checkpointable = checkpointable;
-        Module = module;
+        Rules = rules;
         Tensor = tensor;
         Optim = optim;
         Optimizer = optimizer;
     }
 
-    public INamedTypeSymbol Pretrained { get; }
+    /// <summary>What a valid <c>[Pretrained]</c> declaration is, as the generator sees it.</summary>
+    public PretrainedDeclarationRules Rules { get; }
 
-    public INamedTypeSymbol Checkpointable { get; }
-
-    public INamedTypeSymbol Module { get; }
+    public INamedTypeSymbol Module => Rules.Module;
 
     public INamedTypeSymbol Tensor { get; }
 
@@ -36,25 +35,33 @@ internal sealed class CheckpointSymbols
     /// <summary>The symbols, or <see langword="null"/> when the compilation references neither CheckpointGen nor TorchSharp: nothing to analyze.</summary>
     public static CheckpointSymbols? Create(Compilation compilation)
     {
-        var pretrained = compilation.GetTypeByMetadataName("CheckpointGen.PretrainedAttribute");
-        var checkpointable = compilation.GetTypeByMetadataName("CheckpointGen.ICheckpointable");
-        var module = compilation.GetTypeByMetadataName("TorchSharp.torch+nn+Module");
+        var rules = PretrainedDeclarationRules.Create(compilation);
         var tensor = compilation.GetTypeByMetadataName("TorchSharp.torch+Tensor");
-        return pretrained is null || checkpointable is null || module is null || tensor is null
+        return rules is null || tensor is null
             ? null
-            : new CheckpointSymbols(pretrained, checkpointable, module, tensor,
+            : new CheckpointSymbols(rules, tensor,
                 compilation.GetTypeByMetadataName("TorchSharp.torch+optim"),
                 compilation.GetTypeByMetadataName("TorchSharp.torch+optim+Optimizer"));
     }
 
-    public bool IsPretrained(IFieldSymbol field)
-        => field.GetAttributes().Any(a => SymbolEqualityComparer.Default.Equals(a.AttributeClass, Pretrained));
+    public bool IsPretrained(IFieldSymbol field) => Rules.IsPretrained(field);
 
-    public bool IsModule(ITypeSymbol? type) => DerivesFrom(type, Module);
+    /// <summary>
+    /// The <c>[Pretrained]</c> field an expression reads: the field itself, or the backing field of a
+    /// <c>[field: Pretrained]</c> property; <see langword="null"/> for anything else.
+    /// </summary>
+    public IFieldSymbol? PretrainedMember(IOperation? operation) => operation switch
+    {
+        IFieldReferenceOperation { Field: var field } when IsPretrained(field) => field,
+        IPropertyReferenceOperation { Property: var property } when PretrainedDeclarationRules.BackingField(property) is { } field && IsPretrained(field) => field,
+        _ => null,
+    };
 
-    public bool IsTensor(ITypeSymbol? type) => DerivesFrom(type, Tensor);
+    public bool IsModule(ITypeSymbol? type) => Rules.IsModule(type);
 
-    public bool IsOptimizer(ITypeSymbol? type) => Optimizer is not null && DerivesFrom(type, Optimizer);
+    public bool IsTensor(ITypeSymbol? type) => PretrainedDeclarationRules.DerivesFrom(type, Tensor);
+
+    public bool IsOptimizer(ITypeSymbol? type) => Optimizer is not null && PretrainedDeclarationRules.DerivesFrom(type, Optimizer);
 
     /// <summary>The first <c>[Pretrained]</c> field of the type or its base types, or <see langword="null"/>.</summary>
     public IFieldSymbol? FirstPretrainedField(ITypeSymbol type)
@@ -69,33 +76,4 @@ internal sealed class CheckpointSymbols
             }
             return null;
         });
-
-    /// <summary>The nearest base type that already has the generated members (its own <c>[Pretrained]</c> fields), or <see langword="null"/>.</summary>
-    public INamedTypeSymbol? CheckpointableBase(INamedTypeSymbol type)
-    {
-        for (var current = type.BaseType; current is not null; current = current.BaseType)
-        {
-            if (current.AllInterfaces.Contains(Checkpointable, SymbolEqualityComparer.Default) || current.GetMembers().OfType<IFieldSymbol>().Any(IsPretrained))
-            {
-                return current;
-            }
-        }
-        return null;
-    }
-
-    private static bool DerivesFrom(ITypeSymbol? type, INamedTypeSymbol baseType)
-    {
-        if (type is ITypeParameterSymbol parameter)
-        {
-            return parameter.ConstraintTypes.Any(c => DerivesFrom(c, baseType));
-        }
-        for (var current = type; current is not null; current = current.BaseType)
-        {
-            if (SymbolEqualityComparer.Default.Equals(current.OriginalDefinition, baseType))
-            {
-                return true;
-            }
-        }
-        return false;
-    }
 }

@@ -7,7 +7,7 @@ internal static class DiagnosticDescriptors
 {
     private const string Usage = "Usage";
     private const string Reliability = "Reliability";
-    private const string HelpLinkBase = "https://github.com/CheckpointGen/CheckpointGen/blob/main/docs/diagnostics/";
+    private const string HelpLinkBase = RepositoryInfo.Url + "/blob/main/docs/diagnostics/";
 
     public static readonly DiagnosticDescriptor NotPartial = Create(
         "CKPT001", Usage, DiagnosticSeverity.Error,
@@ -28,6 +28,11 @@ internal static class DiagnosticDescriptors
         "CKPT004", Usage, DiagnosticSeverity.Error,
         "[Pretrained] fields in a type deriving from another model with [Pretrained] fields",
         "'{0}' derives from '{1}', which already has [Pretrained] fields: declare every [Pretrained] field in one type of the hierarchy");
+
+    public static readonly DiagnosticDescriptor FileLocal = Create(
+        "CKPT005", Usage, DiagnosticSeverity.Error,
+        "A type with [Pretrained] fields must not be file-local",
+        "'{0}' is file-local, so the generated checkpoint methods of '{1}', which live in another file, cannot be added to it: remove the 'file' modifier");
 
     public static readonly DiagnosticDescriptor NeverFrozen = Create(
         "CKPT010", Reliability, DiagnosticSeverity.Warning,

@@ -26,7 +26,7 @@ public sealed class FreezeInConstructorAnalyzer : CheckpointAnalyzer
     private static void AnalyzeType(SymbolStartAnalysisContext context, CheckpointSymbols symbols)
     {
         var type = (INamedTypeSymbol)context.Symbol;
-        // Only where the generator wrote FreezePretrained(): elsewhere CKPT001-003 say what to fix first.
+        // Only where the generator wrote FreezePretrained(): elsewhere CKPT001-005 say what to fix first.
         if (!type.GetMembers().OfType<IFieldSymbol>().Any(symbols.IsPretrained) || type.GetMembers("FreezePretrained").IsEmpty)
         {
             return;

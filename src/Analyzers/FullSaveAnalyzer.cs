@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using CheckpointGen.Shared;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Operations;
@@ -25,7 +26,7 @@ public sealed class FullSaveAnalyzer : CheckpointAnalyzer
             && symbols.FirstPretrainedField(model) is { } field)
         {
             var properties = CheckpointCallReplacement.For(invocation, "SaveCheckpoint");
-            context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.FullSave, invocation.Syntax.GetLocation(), properties, field.Name));
+            context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.FullSave, invocation.Syntax.GetLocation(), properties, PretrainedDeclarationRules.MemberName(field)));
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using CheckpointGen.Shared;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Operations;
@@ -41,7 +42,7 @@ public sealed class PretrainedOptimizerAnalyzer : CheckpointAnalyzer
             var properties = SymbolEqualityComparer.Default.Equals(context.ContainingSymbol.ContainingType, field.ContainingType)
                 ? ImmutableDictionary<string, string?>.Empty.Add(InModel, "true")
                 : ImmutableDictionary<string, string?>.Empty;
-            context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.PretrainedParametersOptimized, argument.Syntax.GetLocation(), properties, field.Name));
+            context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.PretrainedParametersOptimized, argument.Syntax.GetLocation(), properties, PretrainedDeclarationRules.MemberName(field)));
         }
     }
 }

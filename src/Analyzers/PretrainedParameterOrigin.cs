@@ -38,8 +38,8 @@ internal static class PretrainedParameterOrigin
                     : null;
 
             case IPropertyReferenceOperation property:
-                // list[0], or a parameter property of a module (vae.weight).
-                return Next(property.Instance);
+                // A [field: Pretrained] property itself, list[0], or a parameter property of a module (vae.weight).
+                return symbols.PretrainedMember(property) ?? Next(property.Instance);
 
             case IArrayElementReferenceOperation element:
                 return Next(element.ArrayReference);
@@ -63,7 +63,7 @@ internal static class PretrainedParameterOrigin
         var method = invocation.TargetMethod;
         if (method.Name is "parameters" or "named_parameters" && symbols.IsModule(method.ContainingType))
         {
-            return invocation.Instance is IFieldReferenceOperation { Field: var field } && symbols.IsPretrained(field) ? field : null;
+            return symbols.PretrainedMember(invocation.Instance);
         }
         if (method.IsExtensionMethod && invocation.Arguments.Length > 0 && method.ContainingNamespace?.ToDisplayString() == "System.Linq")
         {

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Linq;
+using CheckpointGen.Shared;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Operations;
@@ -43,7 +44,7 @@ public sealed class RequiresGradAnalyzer : CheckpointAnalyzer
     {
         if (PretrainedParameterOrigin.Find(parameter, symbols, context.CancellationToken) is { } field)
         {
-            context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.RequiresGradEnabled, context.Operation.Syntax.GetLocation(), field.Name));
+            context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.RequiresGradEnabled, context.Operation.Syntax.GetLocation(), PretrainedDeclarationRules.MemberName(field)));
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Linq;
+using CheckpointGen.Shared;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Operations;
@@ -35,6 +36,6 @@ public sealed class StrictLoadAnalyzer : CheckpointAnalyzer
             return;
         }
         var properties = method.Name == "load" ? CheckpointCallReplacement.For(invocation, "LoadCheckpoint") : ImmutableDictionary<string, string?>.Empty;
-        context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.StrictLoad, invocation.Syntax.GetLocation(), properties, method.Name, field.Name));
+        context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.StrictLoad, invocation.Syntax.GetLocation(), properties, method.Name, PretrainedDeclarationRules.MemberName(field)));
     }
 }

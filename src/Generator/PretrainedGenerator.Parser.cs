@@ -1,6 +1,7 @@
 using System.Linq;
 using System.Threading;
 using CheckpointGen.Generator.Models;
+using CheckpointGen.Shared;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -9,37 +10,60 @@ namespace CheckpointGen.Generator;
 
 public sealed partial class PretrainedGenerator
 {
-    /// <summary>The only code that reads symbols: it turns a <c>[Pretrained]</c> field into plain, equatable facts.</summary>
+    /// <summary>The only code that reads symbols: it turns a <c>[Pretrained]</c> member into plain, equatable facts.</summary>
     internal static class Parser
     {
+        private const string KeyPrefix = "KeyPrefix";
+
         private static readonly SymbolDisplayFormat NameWithTypeParameters = new(
             genericsOptions: SymbolDisplayGenericsOptions.IncludeTypeParameters,
             miscellaneousOptions: SymbolDisplayMiscellaneousOptions.EscapeKeywordIdentifiers);
 
-        /// <summary>The field's facts, or <see langword="null"/> when the declaration is invalid (an analyzer reports it).</summary>
-        public static PretrainedFieldTarget? Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+        /// <summary>A <c>[Pretrained]</c> field's facts, or <see langword="null"/> when the declaration breaks a rule (an analyzer reports it).</summary>
+        public static PretrainedFieldTarget? ParseField(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+            => context.TargetSymbol is IFieldSymbol field && PretrainedDeclarationRules.Create(context.SemanticModel.Compilation) is { } rules
+                ? Parse(field, context.Attributes[0], rules, cancellationToken)
+                : null;
+
+        /// <summary>A property declaration with an attribute list for its backing field (<c>[field: ...]</c>): cheap, syntax only.</summary>
+        public static bool HasFieldTargetedAttributes(SyntaxNode node)
+            => node is PropertyDeclarationSyntax { AttributeLists.Count: > 0 } property
+                && property.AttributeLists.Any(list => list.Target?.Identifier.IsKind(SyntaxKind.FieldKeyword) == true);
+
+        /// <summary>
+        /// The facts of a property whose backing field is <c>[Pretrained]</c>, read through the property, or <see langword="null"/>
+        /// when its field is not marked here or the declaration breaks a rule (an analyzer reports it).
+        /// </summary>
+        public static PretrainedFieldTarget? ParseProperty(GeneratorSyntaxContext context, CancellationToken cancellationToken)
         {
-            if (context.TargetSymbol is not IFieldSymbol field || field.IsStatic || field.IsConst)
+            if (context.SemanticModel.GetDeclaredSymbol(context.Node, cancellationToken) is not IPropertySymbol property
+                || PretrainedDeclarationRules.BackingField(property) is not { } field
+                || PretrainedDeclarationRules.Create(context.SemanticModel.Compilation) is not { } rules
+                || rules.PretrainedAttribute(field) is not { ApplicationSyntaxReference: { } application } attribute
+                // Of the declarations of a partial property, only the one carrying the attribute counts, so the member comes once.
+                || application.SyntaxTree != context.Node.SyntaxTree
+                || !context.Node.Span.Contains(application.Span))
             {
                 return null;
             }
-            var type = field.ContainingType;
-            if (type.TypeKind != TypeKind.Class || !IsModule(field.Type) || !IsModule(type) || !IsPartialWithContainers(type, cancellationToken)
-                || Containers(type).Any(t => t.IsFileLocal) || HasCheckpointableBase(type))
+            return Parse(field, attribute, rules, cancellationToken);
+        }
+
+        private static PretrainedFieldTarget? Parse(IFieldSymbol field, AttributeData attribute, PretrainedDeclarationRules rules, CancellationToken cancellationToken)
+        {
+            if (!rules.IsUsable(field, cancellationToken))
             {
                 return null;
             }
-            var attribute = context.Attributes[0];
             var source = attribute.ConstructorArguments.Length == 1 ? attribute.ConstructorArguments[0].Value as string : null;
-            var keyPrefix = attribute.NamedArguments.FirstOrDefault(a => a.Key == KnownNames.KeyPrefix).Value.Value as string;
-            return new PretrainedFieldTarget(Declaration(type), new PretrainedFieldInfo(Escape(field.Name), source, keyPrefix));
+            var keyPrefix = attribute.NamedArguments.FirstOrDefault(a => a.Key == KeyPrefix).Value.Value as string;
+            var name = Escape(PretrainedDeclarationRules.MemberName(field));
+            return new PretrainedFieldTarget(Declaration(field.ContainingType), new PretrainedFieldInfo(name, source, keyPrefix));
         }
 
         private static ModelTypeDeclaration Declaration(INamedTypeSymbol type)
         {
-            var containers = type.ContainingType is null
-                ? Enumerable.Empty<INamedTypeSymbol>()
-                : Enumerable.Reverse(Containers(type.ContainingType).ToArray());
+            var containers = Enumerable.Reverse(PretrainedDeclarationRules.TypeAndContainers(type.ContainingType).ToArray());
             var ns = type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString();
             var hintName = HintName(string.Join(".", new[] { ns }.Concat(containers.Concat(new[] { type }).Select(t => t.MetadataName)).Where(n => n is not null)));
             return new ModelTypeDeclaration(
@@ -47,16 +71,7 @@ public sealed partial class PretrainedGenerator
                 ns,
                 containers.Select(c => new ContainingType(Keyword(c), c.ToDisplayString(NameWithTypeParameters))).ToEquatableArray(),
                 type.ToDisplayString(NameWithTypeParameters),
-                type.ToDisplayString(SymbolDisplayFormat.CSharpErrorMessageFormat),
                 DeclaresTrain(type));
-        }
-
-        private static System.Collections.Generic.IEnumerable<INamedTypeSymbol> Containers(INamedTypeSymbol? type)
-        {
-            for (; type is not null; type = type.ContainingType)
-            {
-                yield return type;
-            }
         }
 
         private static string Keyword(INamedTypeSymbol type) => type switch
@@ -71,45 +86,6 @@ public sealed partial class PretrainedGenerator
         /// <summary>A <c>train(bool)</c> the user wrote (an override or a hiding method) would clash with the generated one.</summary>
         private static bool DeclaresTrain(INamedTypeSymbol type)
             => type.GetMembers("train").OfType<IMethodSymbol>().Any(m => m.Parameters.Length == 1 && m.Parameters[0].Type.SpecialType == SpecialType.System_Boolean);
-
-        /// <summary>True for <c>torch.nn.Module</c> and everything deriving from it, including type parameters constrained to it.</summary>
-        internal static bool IsModule(ITypeSymbol type)
-        {
-            if (type is ITypeParameterSymbol parameter)
-            {
-                return parameter.ConstraintTypes.Any(IsModule);
-            }
-            for (var current = type; current is not null; current = current.BaseType)
-            {
-                if (current is INamedTypeSymbol { Name: "Module", Arity: 0, ContainingType: { Name: "nn", ContainingType: { Name: "torch", ContainingNamespace: { Name: "TorchSharp", ContainingNamespace.IsGlobalNamespace: true } } } })
-                {
-                    return true;
-                }
-            }
-            return false;
-        }
-
-        /// <summary>
-        /// A base type with <c>[Pretrained]</c> fields (here or compiled elsewhere) already has the generated members;
-        /// generating them again would hide them, so such a type is skipped (CKPT004).
-        /// </summary>
-        internal static bool HasCheckpointableBase(INamedTypeSymbol type)
-        {
-            for (var current = type.BaseType; current is not null; current = current.BaseType)
-            {
-                if (current.AllInterfaces.Any(i => i.ToDisplayString() == KnownNames.Checkpointable)
-                    || current.GetMembers().OfType<IFieldSymbol>().Any(f => f.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == KnownNames.PretrainedAttribute)))
-                {
-                    return true;
-                }
-            }
-            return false;
-        }
-
-        /// <summary>Partial declarations can only be added to a type when it and every type around it are partial.</summary>
-        internal static bool IsPartialWithContainers(INamedTypeSymbol type, CancellationToken cancellationToken)
-            => Containers(type).All(t => t.DeclaringSyntaxReferences.All(r =>
-                r.GetSyntax(cancellationToken) is TypeDeclarationSyntax declaration && declaration.Modifiers.Any(SyntaxKind.PartialKeyword)));
 
         /// <summary>A file name Roslyn accepts: verbatim-identifier marks dropped, anything unusual replaced.</summary>
         private static string HintName(string typeName)

@@ -1,12 +1,14 @@
 using CheckpointGen.Generator.Models;
+using CheckpointGen.Shared;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 
 namespace CheckpointGen.Generator;
 
 /// <summary>
-/// Writes, for each partial <c>torch.nn.Module</c> type with <c>[Pretrained]</c> fields, one file with its
-/// <c>ICheckpointable</c> members. Invalid declarations are skipped; the analyzers report them.
+/// Writes, for each partial <c>torch.nn.Module</c> type with <c>[Pretrained]</c> members, one file with its
+/// <c>ICheckpointable</c> members. Declarations that break a rule of <see cref="PretrainedDeclarationRules"/> are skipped;
+/// the analyzers report them.
 /// </summary>
 [Generator(LanguageNames.CSharp)]
 public sealed partial class PretrainedGenerator : IIncrementalGenerator
@@ -15,6 +17,7 @@ public sealed partial class PretrainedGenerator : IIncrementalGenerator
     internal static class TrackingNames
     {
         public const string Fields = nameof(Fields);
+        public const string Properties = nameof(Properties);
         public const string Types = nameof(Types);
     }
 
@@ -23,16 +26,26 @@ public sealed partial class PretrainedGenerator : IIncrementalGenerator
     {
         var fields = context.SyntaxProvider
             .ForAttributeWithMetadataName(
-                KnownNames.PretrainedAttribute,
+                PretrainedDeclarationRules.PretrainedAttributeName,
                 static (node, _) => node is VariableDeclaratorSyntax,
-                static (attributeContext, cancellationToken) => Parser.Parse(attributeContext, cancellationToken))
+                static (attributeContext, cancellationToken) => Parser.ParseField(attributeContext, cancellationToken))
             .Where(static target => target is not null)
             .Select(static (target, _) => target!)
             .WithTrackingName(TrackingNames.Fields);
 
-        var types = fields
-            .Collect()
-            .SelectMany(static (targets, _) => ModelType.Group(targets))
+        // [field: Pretrained] on a property sits on its backing field, and ForAttributeWithMetadataName reads only the
+        // property's own attributes: a syntax filter finds these declarations instead.
+        var properties = context.SyntaxProvider
+            .CreateSyntaxProvider(
+                static (node, _) => Parser.HasFieldTargetedAttributes(node),
+                static (syntaxContext, cancellationToken) => Parser.ParseProperty(syntaxContext, cancellationToken))
+            .Where(static target => target is not null)
+            .Select(static (target, _) => target!)
+            .WithTrackingName(TrackingNames.Properties);
+
+        var types = fields.Collect()
+            .Combine(properties.Collect())
+            .SelectMany(static (targets, _) => ModelType.Group(targets.Left.AddRange(targets.Right)))
             .WithTrackingName(TrackingNames.Types);
 
         context.RegisterSourceOutput(types, static (output, type) => output.AddSource(type.Declaration.HintName, Emitter.Emit(type)));

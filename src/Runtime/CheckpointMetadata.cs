@@ -122,6 +122,10 @@ public static class CheckpointMetadata
             : throw new CheckpointFormatException(index.Source, $"'{FormatVersion}' is '{text}'; this CheckpointGen reads layouts 1 and 2. A newer CheckpointGen wrote it: update the package to read it.");
     }
 
+    /// <summary>A hash ready for the file's data: it has taken in the tensor table where the file's layout says the checksum covers it.</summary>
+    internal static System.IO.Hashing.XxHash3 StartChecksum(TensorFileIndex index)
+        => ChecksumText.Start(index.Entries, index.DataStart, coversTable: LayoutVersion(index) >= 2);
+
     internal static string? RecordedChecksum(TensorFileIndex index)
     {
         if (!index.Metadata.TryGetValue(Checksum, out var checksum))

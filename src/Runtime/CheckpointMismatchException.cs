@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Text;
+using CheckpointGen.Format;
 
 namespace CheckpointGen;
 
@@ -37,11 +38,11 @@ public sealed record CheckpointProblem(CheckpointProblemKind Kind, string Key, s
 
     private string Describe() => Kind switch
     {
-        CheckpointProblemKind.MissingKey => $"missing key '{Key}' (model has {Expected})",
-        CheckpointProblemKind.UnexpectedKey => $"unexpected key '{Key}' (file has {Found})",
-        CheckpointProblemKind.ShapeMismatch => $"shape mismatch for '{Key}': model has {Expected}, file has {Found}",
-        CheckpointProblemKind.DtypeMismatch => $"dtype mismatch for '{Key}': model has {Expected}, file has {Found}",
-        CheckpointProblemKind.OptimizerMismatch => $"optimizer state for '{Key}': the optimizer has {Expected}, the file has {Found}",
+        CheckpointProblemKind.MissingKey => $"missing key {Fragment.Quote(Key)} (model has {Expected})",
+        CheckpointProblemKind.UnexpectedKey => $"unexpected key {Fragment.Quote(Key)} (file has {Found})",
+        CheckpointProblemKind.ShapeMismatch => $"shape mismatch for {Fragment.Quote(Key)}: model has {Expected}, file has {Found}",
+        CheckpointProblemKind.DtypeMismatch => $"dtype mismatch for {Fragment.Quote(Key)}: model has {Expected}, file has {Found}",
+        CheckpointProblemKind.OptimizerMismatch => $"optimizer state for {Fragment.Quote(Key)}: the optimizer has {Expected}, the file has {Found}",
         CheckpointProblemKind.PretrainedWeightsMismatch => $"pretrained part '{Key}' holds other weights than the checkpoint was saved with: model {Expected}, file {Found}",
         _ => $"pretrained part '{Key}' differs from the one the checkpoint was saved with: model {Expected}, file {Found}",
     };
@@ -54,12 +55,22 @@ public sealed class CheckpointMismatchException : Exception
 {
     /// <summary>Creates the exception for <paramref name="source"/> and the <paramref name="problems"/> found.</summary>
     public CheckpointMismatchException(string source, string target, IReadOnlyList<CheckpointProblem> problems)
-        : base(Describe(source, target, problems))
+        : this(source, target, problems, hint: null)
+    {
+    }
+
+    /// <summary>Creates the exception for <paramref name="source"/> and the <paramref name="problems"/> found, with what would fix them all.</summary>
+    public CheckpointMismatchException(string source, string target, IReadOnlyList<CheckpointProblem> problems, string? hint)
+        : base(Describe(source, target, problems, hint))
     {
         Source = source;
         Target = target;
         Problems = problems;
+        Hint = hint;
     }
+
+    /// <summary>What would most likely fix every problem at once (a <see cref="PretrainedAttribute.KeyPrefix"/> to set), or <see langword="null"/>.</summary>
+    public string? Hint { get; }
 
     /// <summary>The file (or stream description) that was read.</summary>
     public new string Source { get; }
@@ -78,9 +89,13 @@ public sealed class CheckpointMismatchException : Exception
 
     private IEnumerable<string> KeysOf(CheckpointProblemKind kind) => Problems.Where(p => p.Kind == kind).Select(p => p.Key);
 
-    private static string Describe(string source, string target, IReadOnlyList<CheckpointProblem> problems)
+    private static string Describe(string source, string target, IReadOnlyList<CheckpointProblem> problems, string? hint)
     {
         var text = new StringBuilder($"'{source}' does not fit {target}: {problems.Count} problem{(problems.Count == 1 ? "" : "s")}");
+        if (hint is not null)
+        {
+            text.Append(". ").Append(hint);
+        }
         foreach (var problem in problems)
         {
             text.Append(Environment.NewLine).Append("  - ").Append(problem);

@@ -2,7 +2,6 @@ using System;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO;
-using System.IO.Hashing;
 using CheckpointGen.Format;
 using static TorchSharp.torch;
 
@@ -46,10 +45,13 @@ internal sealed class CheckpointFile : IDisposable
     /// <summary>Bytes of tensor data in the file.</summary>
     public long DataBytes => stream.Length - Index.DataStart;
 
-    /// <summary>The checksum of the data as it is on disk now; <paramref name="advanced"/> hears of every megabyte hashed.</summary>
+    /// <summary>
+    /// The checksum of the file as it is on disk now, as the library computes it at load (the tensor table too, from
+    /// layout 2 on); <paramref name="advanced"/> hears of every megabyte of data hashed.
+    /// </summary>
     public string ActualChecksum(Action<long>? advanced = null)
     {
-        var hash = new XxHash3();
+        var hash = CheckpointMetadata.StartChecksum(Index);
         var buffer = new byte[1 << 20];
         stream.Position = Index.DataStart;
         int read;
@@ -61,18 +63,24 @@ internal sealed class CheckpointFile : IDisposable
         return Checksum.Format(hash);
     }
 
-    /// <summary>The tensor's elements as doubles, for comparing values across dtypes.</summary>
-    public double[] Values(TensorEntry entry)
+    /// <summary>The tensor's bytes as they are in the file.</summary>
+    public byte[] Bytes(TensorEntry entry)
     {
         var bytes = new byte[entry.ByteLength];
         stream.Position = entry.Offset;
         stream.ReadExactly(bytes);
-        var size = Dtypes.SizeOf(entry.Dtype);
+        return bytes;
+    }
+
+    /// <summary>A tensor's elements as doubles, for measuring how far values moved; NaN for a dtype without a numeric reading.</summary>
+    public static double[] Values(ScalarType dtype, byte[] bytes)
+    {
+        var size = Dtypes.SizeOf(dtype);
         var values = new double[bytes.Length / Math.Max(1, size)];
         for (var i = 0; i < values.Length; i++)
         {
             var element = bytes.AsSpan(i * size, size);
-            values[i] = entry.Dtype switch
+            values[i] = dtype switch
             {
                 ScalarType.Float32 => BinaryPrimitives.ReadSingleLittleEndian(element),
                 ScalarType.Float64 => BinaryPrimitives.ReadDoubleLittleEndian(element),

@@ -1,153 +1,175 @@
 using System;
+using System.Collections.Generic;
 using System.CommandLine;
 using System.Globalization;
 using System.IO;
 using System.Linq;
-using System.Text.Json;
 using CheckpointGen;
 using CheckpointGen.Tool;
-using Spectre.Console;
 
-var file = new Argument<string>("file") { Description = "A checkpoint (safetensors) file." };
-var inspect = new Command("inspect", "Tensors, dtypes, shapes and bytes; model type, excluded parts, fingerprints and checksum status.") { file };
-inspect.SetAction(result => Guarded(() => Inspect(result.GetValue(file)!)));
+// Exit codes, for scripts: 0 intact / the same, 1 damaged / different, 2 unreadable or a wrong command line.
+var inspectFile = new Argument<string>("file") { Description = "A checkpoint (safetensors) file." };
+var inspectJson = JsonOption();
+var inspect = new Command("inspect", "Tensors, dtypes, shapes and bytes; model type, excluded parts, fingerprints and checksum status. Exit code 0 when the data is intact or records no checksum, 1 when it is damaged, 2 when the file cannot be read.") { inspectFile, inspectJson };
+inspect.SetAction(result => Guarded(result.GetValue(inspectJson), () => Inspect(result.GetValue(inspectFile)!, result.GetValue(inspectJson))));
 
 var verifyFile = new Argument<string>("file") { Description = "A checkpoint (safetensors) file." };
-var verify = new Command("verify", "The full integrity check: header, metadata and the checksum of the data. Exit code 0 when intact.") { verifyFile };
-verify.SetAction(result => Guarded(() => Verify(result.GetValue(verifyFile)!)));
+var verifyJson = JsonOption();
+var verify = new Command("verify", "The full integrity check: header, metadata and the checksum of the data. Exit code 0 when intact (or the file records no checksum), 1 when damaged, 2 when the file cannot be read.") { verifyFile, verifyJson };
+verify.SetAction(result => Guarded(result.GetValue(verifyJson), () => Verify(result.GetValue(verifyFile)!, result.GetValue(verifyJson))));
 
 var left = new Argument<string>("a") { Description = "The first checkpoint." };
 var right = new Argument<string>("b") { Description = "The second checkpoint." };
-var diff = new Command("diff", "Keys added or removed, dtype or shape changes, and the largest absolute difference of each tensor. Exit code 0 when the tensors are identical.") { left, right };
-diff.SetAction(result => Guarded(() => Diff(result.GetValue(left)!, result.GetValue(right)!)));
+var diffJson = JsonOption();
+var diff = new Command("diff", "Metadata that differs (model type, excluded parts, fingerprints, training state), keys added or removed, dtype or shape changes, the largest absolute difference of each tensor, and damaged data. Exit code 0 when the files are the same, 1 when they differ or either is damaged, 2 when either cannot be read.") { left, right, diffJson };
+diff.SetAction(result => Guarded(result.GetValue(diffJson), () => Diff(result.GetValue(left)!, result.GetValue(right)!, result.GetValue(diffJson))));
 
 var root = new RootCommand("checkpointgen: look into CheckpointGen checkpoints and any safetensors file.") { inspect, verify, diff };
-return root.Parse(args).Invoke();
+var parsed = root.Parse(args);
+var exit = parsed.Invoke();
+// System.CommandLine has already said what is wrong with the command line; 1 would read as "damaged" to a script.
+return parsed.Errors.Count > 0 ? ExitCodes.UnreadableOrUsage : exit;
 
-// Bad files give the library's own messages and exit code 2.
-static int Guarded(Func<int> action)
+static Option<bool> JsonOption() => new("--json") { Description = "Write the report as JSON on standard output (documented in docs/tool.md)." };
+
+// A file that cannot be read gives the library's own message and exit code 2; with --json, as {"error": "..."}.
+static int Guarded(bool json, Func<int> action)
 {
     try
     {
         return action();
     }
-    catch (Exception e) when (e is CheckpointFormatException or FileNotFoundException or IOException or UnauthorizedAccessException)
+    catch (Exception e) when (e is CheckpointFormatException or IOException or UnauthorizedAccessException)
     {
-        AnsiConsole.MarkupLineInterpolated(CultureInfo.InvariantCulture, $"[red]error:[/] {e.Message}");
-        return 2;
-    }
-}
-
-static int Inspect(string path)
-{
-    using var checkpoint = CheckpointFile.Open(path);
-    var metadata = checkpoint.Metadata;
-    AnsiConsole.MarkupLineInterpolated(CultureInfo.InvariantCulture, $"[bold]{checkpoint.Path}[/]");
-    AnsiConsole.MarkupLineInterpolated(CultureInfo.InvariantCulture, $"model: {Entry(metadata, CheckpointMetadata.Model, "(not recorded)")}, written by CheckpointGen {Entry(metadata, CheckpointMetadata.Version, "(not CheckpointGen)")}");
-    var excluded = metadata.TryGetValue(CheckpointMetadata.Excluded, out var json) ? JsonSerializer.Deserialize<string[]>(json) ?? [] : [];
-    foreach (var prefix in excluded)
-    {
-        AnsiConsole.MarkupLineInterpolated(CultureInfo.InvariantCulture, $"excluded pretrained part '{prefix}': structure {Entry(metadata, CheckpointMetadata.FingerprintPrefix + prefix, "-")}, weights {Entry(metadata, CheckpointMetadata.ContentPrefix + prefix, "not recorded")}");
-    }
-    var table = new Table().AddColumns("tensor", "dtype", "shape", "bytes");
-    foreach (var entry in checkpoint.Index.Entries.OrderBy(e => e.Key, StringComparer.Ordinal))
-    {
-        table.AddRow(Markup.Escape(entry.Key), entry.Dtype.ToString(), $"[[{string.Join(", ", entry.Shape)}]]", entry.ByteLength.ToString("N0", CultureInfo.InvariantCulture));
-    }
-    AnsiConsole.Write(table);
-    var total = checkpoint.Index.Entries.Sum(e => e.ByteLength);
-    AnsiConsole.MarkupLineInterpolated(CultureInfo.InvariantCulture, $"{checkpoint.Index.Entries.Count} tensors, {total:N0} bytes");
-    AnsiConsole.MarkupLineInterpolated(CultureInfo.InvariantCulture, $"checksum: {ChecksumStatus(checkpoint)}");
-    return 0;
-}
-
-static int Verify(string path)
-{
-    using var checkpoint = CheckpointFile.Open(path);
-    var recorded = checkpoint.RecordedChecksum;
-    if (recorded is null)
-    {
-        AnsiConsole.MarkupLineInterpolated(CultureInfo.InvariantCulture, $"{checkpoint.Path}: the header is valid; the file records no checksum, so its data cannot be verified.");
-        return 0;
-    }
-    var actual = WithProgress(checkpoint, "verifying");
-    if (actual != recorded)
-    {
-        AnsiConsole.MarkupLineInterpolated(CultureInfo.InvariantCulture, $"[red]error:[/] '{checkpoint.Path}' is not a valid checkpoint: its data does not match the checksum recorded at save (recorded {recorded}, read {actual}): the file is damaged.");
-        return 1;
-    }
-    AnsiConsole.MarkupLineInterpolated(CultureInfo.InvariantCulture, $"{checkpoint.Path}: intact ({checkpoint.Index.Entries.Count} tensors, checksum {actual}).");
-    return 0;
-}
-
-static int Diff(string pathA, string pathB)
-{
-    using var a = CheckpointFile.Open(pathA);
-    using var b = CheckpointFile.Open(pathB);
-    var entriesA = a.Index.Entries.ToDictionary(e => e.Key);
-    var entriesB = b.Index.Entries.ToDictionary(e => e.Key);
-    var table = new Table().AddColumns("tensor", "change", "max |a - b|");
-    var differences = 0;
-    foreach (var key in entriesA.Keys.Union(entriesB.Keys).Order(StringComparer.Ordinal))
-    {
-        string change;
-        var largest = "";
-        if (!entriesB.TryGetValue(key, out var inB))
+        if (json)
         {
-            change = "removed";
-        }
-        else if (!entriesA.TryGetValue(key, out var inA))
-        {
-            change = "added";
-        }
-        else if (inA.Dtype != inB.Dtype || !inA.Shape.SequenceEqual(inB.Shape))
-        {
-            change = $"{inA.Describe()} → {inB.Describe()}";
+            Output.Json(new { error = e.Message });
         }
         else
         {
-            var valuesA = a.Values(inA);
-            var valuesB = b.Values(inB);
-            var max = valuesA.Zip(valuesB, (x, y) => Math.Abs(x - y)).DefaultIfEmpty(0).Max();
-            if (max == 0 && valuesA.SequenceEqual(valuesB))
-            {
-                continue;
-            }
-            change = "values";
-            largest = max.ToString("G6", CultureInfo.InvariantCulture);
+            Output.Error(e.Message);
         }
-        differences++;
-        table.AddRow(Markup.Escape(key), Markup.Escape(change), largest);
+        return ExitCodes.UnreadableOrUsage;
     }
-    if (differences == 0)
-    {
-        AnsiConsole.MarkupLine("The tensors are identical.");
-        return 0;
-    }
-    AnsiConsole.Write(table);
-    AnsiConsole.MarkupLineInterpolated(CultureInfo.InvariantCulture, $"{differences} of {entriesA.Keys.Union(entriesB.Keys).Count()} tensors differ.");
-    return 1;
 }
 
-// A progress bar for files large enough to wait for.
-static string WithProgress(CheckpointFile checkpoint, string what)
+static int Inspect(string path, bool json)
 {
-    if (checkpoint.DataBytes < 64L << 20 || Console.IsOutputRedirected)
+    var output = Output.ForStandardOutput();
+    using var file = CheckpointFile.Open(path);
+    var report = InspectReport.Of(file, FileCheck.Of(file, json ? f => f.ActualChecksum() : output.Hash));
+    if (json)
     {
-        return checkpoint.ActualChecksum();
+        Output.Json(report);
+        return report.ExitCode;
     }
-    var checksum = "";
-    AnsiConsole.Progress().Start(context =>
+
+    output.Line(report.File, Tone.Heading);
+    output.Line(report.CheckpointGenVersion is { } version
+        ? $"model: {report.Model ?? "(not recorded)"}, written by CheckpointGen {version} (checkpoint layout {report.Metadata.GetValueOrDefault(CheckpointMetadata.FormatVersion, "1")})"
+        : $"not written by CheckpointGen (its metadata has no '{CheckpointMetadata.Version}'): a plain safetensors file, with no model type, excluded parts or checksum recorded");
+    foreach (var part in report.Excluded)
     {
-        var task = context.AddTask(what, maxValue: checkpoint.DataBytes);
-        checksum = checkpoint.ActualChecksum(bytes => task.Increment(bytes));
-    });
-    return checksum;
+        output.Line($"excluded pretrained part '{part.Prefix}': structure {part.Structure ?? "not recorded"}, weights {part.Weights ?? "not recorded"}");
+    }
+    foreach (var (key, value) in report.Metadata.Where(entry => !Shown(entry.Key)))
+    {
+        output.Line($"metadata '{key}': {value}");
+    }
+    output.Table(
+        ["tensor", "dtype", "shape", "bytes"],
+        report.Tensors.Select(t => (string[])[t.Key, t.Dtype, Shape(t.Shape), t.Bytes.ToString("N0", CultureInfo.InvariantCulture)]));
+    output.Line(string.Create(CultureInfo.InvariantCulture, $"{report.TensorCount} tensors, {report.TensorBytes:N0} bytes"));
+    switch (report.Status)
+    {
+        case DataStatus.Intact:
+            output.Line($"checksum: {report.RecordedChecksum}, verified", Tone.Good);
+            break;
+        case DataStatus.Damaged:
+            output.Line($"checksum: {report.RecordedChecksum}, DOES NOT MATCH the data (read {report.ActualChecksum}): the file is damaged. Restore it from a copy or use an earlier checkpoint.", Tone.Bad);
+            break;
+        default:
+            output.Line("checksum: not recorded, so the data cannot be verified (CheckpointGen records one in every checkpoint it writes)");
+            break;
+    }
+    return report.ExitCode;
+
+    // Entries the lines above already tell; the checksum is the last line.
+    static bool Shown(string key) => key is CheckpointMetadata.Version or CheckpointMetadata.FormatVersion or CheckpointMetadata.Model or CheckpointMetadata.Excluded or CheckpointMetadata.Checksum
+        || key.StartsWith(CheckpointMetadata.FingerprintPrefix, StringComparison.Ordinal)
+        || key.StartsWith(CheckpointMetadata.ContentPrefix, StringComparison.Ordinal);
 }
 
-static string Entry(System.Collections.Generic.IReadOnlyDictionary<string, string> metadata, string key, string otherwise)
-    => metadata.TryGetValue(key, out var value) ? value : otherwise;
+static int Verify(string path, bool json)
+{
+    var output = Output.ForStandardOutput();
+    using var file = CheckpointFile.Open(path);
+    var check = FileCheck.Of(file, json ? f => f.ActualChecksum() : output.Hash);
+    var exit = check.Status == DataStatus.Damaged ? ExitCodes.DamagedOrDifferent : ExitCodes.Good;
+    if (json)
+    {
+        Output.Json(check);
+    }
+    else if (check.Status == DataStatus.Damaged)
+    {
+        Output.Error(check.Damage());
+    }
+    else if (check.Status == DataStatus.Unverified)
+    {
+        output.Line($"{check.File}: the header is valid; the file records no checksum, so its data cannot be verified.");
+    }
+    else
+    {
+        output.Line($"{check.File}: intact ({check.TensorCount} tensors, checksum {check.ActualChecksum}).", Tone.Good);
+    }
+    return exit;
+}
 
-static string ChecksumStatus(CheckpointFile checkpoint)
-    => checkpoint.RecordedChecksum is not { } recorded ? "not recorded"
-        : WithProgress(checkpoint, "hashing") == recorded ? $"{recorded}, verified" : $"{recorded}, [red]DOES NOT MATCH the data[/]";
+static int Diff(string pathA, string pathB, bool json)
+{
+    var output = Output.ForStandardOutput();
+    using var a = CheckpointFile.Open(pathA);
+    using var b = CheckpointFile.Open(pathB);
+    var report = DiffReport.Of(a, b, json ? f => f.ActualChecksum() : output.Hash);
+    if (json)
+    {
+        Output.Json(report);
+        return report.ExitCode;
+    }
+
+    output.Line($"a: {report.A.File}", Tone.Heading);
+    output.Line($"b: {report.B.File}", Tone.Heading);
+    foreach (var check in new[] { report.A, report.B }.Where(check => check.Status == DataStatus.Damaged))
+    {
+        output.Line(check.Damage(), Tone.Bad);
+    }
+    if (report.Metadata.Count > 0)
+    {
+        output.Table(["metadata", "a", "b"], report.Metadata.Select(m => (string[])[m.What, m.A ?? "(none)", m.B ?? "(none)"]));
+    }
+    if (report.Tensors.Count > 0)
+    {
+        output.Table(["tensor", "change", "max |a - b|"], report.Tensors.Select(t => (string[])[t.Key, Change(t), t.MaxAbsDifference?.ToString("G6", CultureInfo.InvariantCulture) ?? ""]));
+    }
+    if (report.Same)
+    {
+        output.Line("The files are the same: metadata and tensors identical.", Tone.Good);
+    }
+    else
+    {
+        var damaged = new[] { report.A, report.B }.Count(check => check.Status == DataStatus.Damaged);
+        output.Line(string.Create(CultureInfo.InvariantCulture,
+            $"{report.Tensors.Count} of {report.TensorCount} tensors differ; {report.Metadata.Count} metadata entries differ{(damaged > 0 ? $"; {damaged} file(s) damaged" : "")}."), Tone.Bad);
+    }
+    return report.ExitCode;
+
+    static string Change(TensorChange change) => change.Change switch
+    {
+        TensorChangeKind.Added => $"added: {change.B}",
+        TensorChangeKind.Removed => $"removed: was {change.A}",
+        TensorChangeKind.Layout => $"{change.A} -> {change.B}",
+        _ => "values",
+    };
+}
+
+static string Shape(long[] shape) => $"[{string.Join(", ", shape)}]";

@@ -1,8 +1,8 @@
 using System;
-using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
+using CheckpointGen.Testing;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -35,11 +35,14 @@ public sealed partial class BuildTests(ITestOutputHelper output)
             File.Copy(Path.Combine(template, "editorconfig"), Path.Combine(project, ".editorconfig"));
             File.Copy(Path.Combine(template, "UserProject.csproj.in"), Path.Combine(project, "UserProject.csproj"));
 
-            var (exitCode, log) = Run("dotnet", project,
-                "build", "UserProject.csproj", "-nologo", "--disable-build-servers",
-                $"-p:CheckpointGenBin={AppContext.BaseDirectory.TrimEnd('/')}",
-                $"-p:TorchSharpVersion={typeof(TorchSharp.torch).Assembly.GetName().Version!.ToString(3)}");
-            output.WriteLine(log);
+            var build = ProcessRunner.Run("dotnet",
+                [
+                    "build", "UserProject.csproj", "-nologo", "--disable-build-servers",
+                    $"-p:CheckpointGenBin={AppContext.BaseDirectory.TrimEnd('/')}",
+                    $"-p:TorchSharpVersion={typeof(TorchSharp.torch).Assembly.GetName().Version!.ToString(3)}",
+                ],
+                project);
+            output.WriteLine(build.Log);
 
             var expected = Directory.GetFiles(project, "*.cs")
                 .SelectMany(file => File.ReadAllLines(file).Select((text, index) => (file, line: index + 1, match: Expectation().Match(text))))
@@ -47,7 +50,7 @@ public sealed partial class BuildTests(ITestOutputHelper output)
                 .Select(x => $"{Path.GetFileName(x.file)}:{x.line}: {x.match.Groups["severity"].Value} {x.match.Groups["id"].Value}")
                 .Order()
                 .ToArray();
-            var actual = Diagnostic().Matches(log)
+            var actual = Diagnostic().Matches(build.Log)
                 .Select(m => $"{Path.GetFileName(m.Groups["file"].Value)}:{m.Groups["line"].Value}: {m.Groups["severity"].Value} {m.Groups["id"].Value}")
                 .Distinct()
                 .Order()
@@ -55,30 +58,12 @@ public sealed partial class BuildTests(ITestOutputHelper output)
 
             Assert.Equal(9, expected.Length);
             Assert.Equal(expected, actual);
-            Assert.NotEqual(0, exitCode);
-            Assert.DoesNotContain("warning CS8032", log); // an analyzer that failed to load
+            Assert.NotEqual(0, build.ExitCode);
+            Assert.DoesNotContain("warning CS8032", build.Log); // an analyzer that failed to load
         }
         finally
         {
             Directory.Delete(project, recursive: true);
         }
-    }
-
-    private static (int ExitCode, string Log) Run(string command, string directory, params string[] arguments)
-    {
-        var start = new ProcessStartInfo(command) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        var stdout = process.StandardOutput.ReadToEnd();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"'{command} {string.Join(' ', arguments)}' did not finish in 5 minutes:\n{stdout}");
-        }
-        return (process.ExitCode, stdout + stderr.Result);
     }
 }

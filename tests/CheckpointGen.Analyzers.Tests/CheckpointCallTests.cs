@@ -120,6 +120,22 @@ public sealed class CheckpointCallTests
         Verify<FullSaveAnalyzer>.Diagnostic(DiagnosticDescriptors.FullSave, 2).WithArguments("vae"));
 
     [Fact]
+    public Task A_pretrained_auto_property_is_named_by_the_property() => Verify<FullSaveAnalyzer>.Analyzer("""
+        public partial class Tagger : nn.Module<Tensor, Tensor>
+        {
+            [field: Pretrained] private Linear Encoder { get; } = nn.Linear(4, 4);
+            public Tagger() : base("t") { RegisterComponents(); FreezePretrained(); }
+            public override Tensor forward(Tensor x) => Encoder.forward(x);
+        }
+
+        public static class Training
+        {
+            public static void Save(Tagger model, string path) => {|#0:model.save(path)|};
+        }
+        """,
+        Verify<FullSaveAnalyzer>.Diagnostic(DiagnosticDescriptors.FullSave).WithArguments("Encoder"));
+
+    [Fact]
     public Task A_method_of_the_model_that_happens_to_be_called_save_or_load_is_not_TorchSharp() => Verify<FullSaveAnalyzer>.Analyzer("""
         public partial class Model : nn.Module<Tensor, Tensor>
         {

@@ -55,6 +55,26 @@ public sealed class PretrainedOptimizerTests
         Verify.Diagnostic(DiagnosticDescriptors.PretrainedParametersOptimized).WithArguments("vae"));
 
     [Fact]
+    public Task A_pretrained_auto_property_is_named_and_fixed_like_a_field() => Verify.CodeFix("""
+        public partial class Model : nn.Module<Tensor, Tensor>
+        {
+            [field: Pretrained] public Linear Vae { get; } = nn.Linear(4, 4);
+            public Model() : base("m") { RegisterComponents(); FreezePretrained(); }
+            public override Tensor forward(Tensor x) => Vae.forward(x);
+            public optim.Optimizer Optimizer() => optim.Adam({|#0:this.Vae.parameters()|});
+        }
+        """, """
+        public partial class Model : nn.Module<Tensor, Tensor>
+        {
+            [field: Pretrained] public Linear Vae { get; } = nn.Linear(4, 4);
+            public Model() : base("m") { RegisterComponents(); FreezePretrained(); }
+            public override Tensor forward(Tensor x) => Vae.forward(x);
+            public optim.Optimizer Optimizer() => optim.Adam(TrainableParameters());
+        }
+        """,
+        Verify.Diagnostic(DiagnosticDescriptors.PretrainedParametersOptimized, 0).WithArguments("Vae"));
+
+    [Fact]
     public Task Trainable_parameters_are_fine() => Verify.Analyzer(Model("""
         var head_only = optim.AdamW(head.parameters());
         var counted = vae.parameters().Count();

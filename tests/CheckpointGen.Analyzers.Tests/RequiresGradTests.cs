@@ -49,6 +49,26 @@ public sealed class RequiresGradTests
         Verify.Diagnostic(DiagnosticDescriptors.RequiresGradEnabled, 3).WithArguments("vae"));
 
     [Fact]
+    public Task A_pretrained_auto_property_is_followed_like_a_field() => Verify.Analyzer("""
+        public partial class Model : nn.Module<Tensor, Tensor>
+        {
+            [field: Pretrained] public Linear Vae { get; } = nn.Linear(4, 4);
+            public Linear Head { get; } = nn.Linear(4, 2);
+            public Model() : base("m") { RegisterComponents(); FreezePretrained(); }
+            public override Tensor forward(Tensor x) => Head.forward(Vae.forward(x));
+
+            public void Unfreeze()
+            {
+                foreach (var p in Vae.parameters()) { {|#0:p.requires_grad = true|}; }
+                {|#1:Vae.weight!.requires_grad = true|};
+                foreach (var p in Head.parameters()) { p.requires_grad = true; }
+            }
+        }
+        """,
+        Verify.Diagnostic(DiagnosticDescriptors.RequiresGradEnabled, 0).WithArguments("Vae"),
+        Verify.Diagnostic(DiagnosticDescriptors.RequiresGradEnabled, 1).WithArguments("Vae"));
+
+    [Fact]
     public Task Trainable_parameters_and_turning_gradients_off_are_fine() => Verify.Analyzer(Model("""
         foreach (var p in head.parameters()) { p.requires_grad = true; }
         foreach (var p in vae.parameters()) { p.requires_grad = false; p.requires_grad_(false); }

@@ -3,8 +3,6 @@ using System.IO;
 using System.Linq;
 using System.Runtime.CompilerServices;
 using System.Threading.Tasks;
-using Basic.Reference.Assemblies;
-using CheckpointGen.Generator;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Diagnostics;
@@ -25,15 +23,10 @@ public sealed class SampleTests
     public async Task Sample_has_no_CKPT_diagnostic()
     {
         var folder = Path.Combine(RepositoryRoot(), "samples", "Captioner");
-        var parse = new CSharpParseOptions(LanguageVersion.Latest);
-        var compilation = CSharpCompilation.Create(
+        var (_, generated) = UserCompilation.Generate(
             "Captioner",
-            Directory.GetFiles(folder, "*.cs").Select(f => CSharpSyntaxTree.ParseText(File.ReadAllText(f), parse, f)),
-            [.. Net100.References.All, MetadataReference.CreateFromFile(typeof(TorchSharp.torch).Assembly.Location), MetadataReference.CreateFromFile(typeof(PretrainedAttribute).Assembly.Location)],
-            new CSharpCompilationOptions(OutputKind.ConsoleApplication, nullableContextOptions: NullableContextOptions.Enable)
-                .WithSpecificDiagnosticOptions([new("CS1701", ReportDiagnostic.Suppress), new("CS1702", ReportDiagnostic.Suppress)]));
-        CSharpGeneratorDriver.Create([new PretrainedGenerator().AsSourceGenerator()], parseOptions: parse)
-            .RunGeneratorsAndUpdateCompilation(compilation, out var generated, out _);
+            OutputKind.ConsoleApplication,
+            Directory.GetFiles(folder, "*.cs").Select(f => CSharpSyntaxTree.ParseText(File.ReadAllText(f), UserCompilation.ParseOptions, f)));
 
         var diagnostics = await generated.WithAnalyzers(Analyzers).GetAllDiagnosticsAsync();
 

@@ -21,8 +21,9 @@ public sealed class IncrementalTests
         public partial class First : nn.Module<Tensor, Tensor>
         {
             [Pretrained("first.safetensors")] private readonly Linear encoder = nn.Linear(2, 2);
+            [field: Pretrained] public Linear Decoder { get; } = nn.Linear(2, 2);
             public First() : base("f") { RegisterComponents(); FreezePretrained(); }
-            public override Tensor forward(Tensor x) => encoder.forward(x);
+            public override Tensor forward(Tensor x) => Decoder.forward(encoder.forward(x));
         }
         """;
 
@@ -66,6 +67,7 @@ public sealed class IncrementalTests
         var result = driver.RunGenerators(Replace(compilation, 2, Unrelated.Replace("2 * x", "x + x"))).GetRunResult();
 
         Assert.All(Reasons(result, PretrainedGenerator.TrackingNames.Fields), r => Assert.Contains(r, new[] { IncrementalStepRunReason.Cached, IncrementalStepRunReason.Unchanged }));
+        Assert.All(Reasons(result, PretrainedGenerator.TrackingNames.Properties), r => Assert.Contains(r, new[] { IncrementalStepRunReason.Cached, IncrementalStepRunReason.Unchanged }));
         Assert.All(Reasons(result, PretrainedGenerator.TrackingNames.Types), r => Assert.Contains(r, new[] { IncrementalStepRunReason.Cached, IncrementalStepRunReason.Unchanged }));
         Assert.All(result.Results.Single().TrackedOutputSteps.SelectMany(s => s.Value).SelectMany(s => s.Outputs), o => Assert.Equal(IncrementalStepRunReason.Cached, o.Reason));
     }
@@ -103,13 +105,14 @@ public sealed class IncrementalTests
         var result = driver.GetRunResult().Results.Single();
 
         var values = result.TrackedSteps
-            .Where(s => s.Key is PretrainedGenerator.TrackingNames.Fields or PretrainedGenerator.TrackingNames.Types)
+            .Where(s => s.Key is PretrainedGenerator.TrackingNames.Fields or PretrainedGenerator.TrackingNames.Properties or PretrainedGenerator.TrackingNames.Types)
             .SelectMany(s => s.Value)
             .SelectMany(s => s.Outputs)
             .Select(o => o.Value)
             .ToArray();
 
         Assert.NotEmpty(values);
+        Assert.NotEmpty(result.TrackedSteps[PretrainedGenerator.TrackingNames.Properties].SelectMany(s => s.Outputs));
         foreach (var value in values)
         {
             AssertPlainData(value, new HashSet<object>(ReferenceEqualityComparer.Instance), path: value.GetType().Name);

@@ -55,6 +55,41 @@ public sealed class InvalidDeclarationTests
             [Pretrained] private readonly Linear encoder = nn.Linear(2, 2);
         }
         """)]
+    [InlineData("ConstField", """
+        public partial class ConstField : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] private const Linear? None = null;
+            public ConstField() : base("m") { RegisterComponents(); }
+            public override Tensor forward(Tensor x) => x;
+        }
+        """)]
+    [InlineData("StaticProperty", """
+        public partial class StaticProperty : nn.Module<Tensor, Tensor>
+        {
+            [field: Pretrained] public static Linear Shared { get; } = nn.Linear(2, 2);
+            public StaticProperty() : base("m") { }
+            public override Tensor forward(Tensor x) => Shared.forward(x);
+        }
+        """)]
+    [InlineData("PropertyWithoutGetter", """
+        public partial class PropertyWithoutGetter : nn.Module<Tensor, Tensor>
+        {
+            [field: Pretrained] public Linear Encoder { set => field = value; }
+            public PropertyWithoutGetter() : base("m") { Encoder = nn.Linear(2, 2); RegisterComponents(); }
+            public override Tensor forward(Tensor x) => x;
+        }
+        """)]
+    [InlineData("FileLocalContainer", """
+        file static partial class Models
+        {
+            public partial class Inner : nn.Module<Tensor, Tensor>
+            {
+                [Pretrained] private readonly Linear encoder = nn.Linear(2, 2);
+                public Inner() : base("m") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => encoder.forward(x);
+            }
+        }
+        """)]
     public void Invalid_declaration_generates_nothing_and_adds_no_error(string name, string source)
     {
         var (result, output) = GeneratorHarness.Run(Usings + "\n" + source);

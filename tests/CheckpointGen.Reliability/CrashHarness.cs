@@ -1,8 +1,8 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.IO;
 using System.Threading;
+using CheckpointGen.Testing;
 
 namespace CheckpointGen.Reliability;
 
@@ -65,12 +65,7 @@ public static class CrashHarness
     /// <summary>Runs the child until it has saved at least once, waits <paramref name="delay"/>, kills it; returns the last version it acknowledged.</summary>
     private static long KillDuringSaves(string path, TimeSpan delay)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { "exec", typeof(CrashHarness).Assembly.Location, "save-loop", path })
-        {
-            start.ArgumentList.Add(argument);
-        }
-        using var child = Process.Start(start)!;
+        using var child = ProcessRunner.Start("dotnet", ["exec", typeof(CrashHarness).Assembly.Location, "save-loop", path]);
         long acknowledged = 0;
         using var firstSave = new ManualResetEventSlim();
         child.OutputDataReceived += (_, line) =>

@@ -14,23 +14,21 @@ internal sealed record ContainingType(string Keyword, string Name);
 /// <param name="Namespace">The namespace, or <see langword="null"/> for the global one.</param>
 /// <param name="ContainingTypes">Enclosing types, outermost first.</param>
 /// <param name="Name">The name with its type parameters.</param>
-/// <param name="DisplayName">The full name written into checkpoints and messages.</param>
 /// <param name="DeclaresTrain">The type already declares <c>train(bool)</c>: no override is generated.</param>
 internal sealed record ModelTypeDeclaration(
     string HintName,
     string? Namespace,
     EquatableArray<ContainingType> ContainingTypes,
     string Name,
-    string DisplayName,
     bool DeclaresTrain);
 
-/// <summary>One <c>[Pretrained]</c> field.</summary>
-/// <param name="Name">The field name as written in C# (escaped with @ where it is a keyword).</param>
+/// <summary>One <c>[Pretrained]</c> member: a field, or a property whose backing field is marked <c>[field: Pretrained]</c>.</summary>
+/// <param name="Name">The name generated code reads the member by, as written in C# (escaped with @ where it is a keyword).</param>
 /// <param name="Source">The weights file, or <see langword="null"/>.</param>
 /// <param name="KeyPrefix">The prefix of the field's keys inside the file, or <see langword="null"/>.</param>
 internal sealed record PretrainedFieldInfo(string Name, string? Source, string? KeyPrefix);
 
-/// <summary>What the parser makes of one <c>[Pretrained]</c> field of a valid model type.</summary>
+/// <summary>What the parser makes of one <c>[Pretrained]</c> member of a valid model type.</summary>
 internal sealed record PretrainedFieldTarget(ModelTypeDeclaration Type, PretrainedFieldInfo Field);
 
 /// <summary>Everything the emitter needs to write one model type's file.</summary>

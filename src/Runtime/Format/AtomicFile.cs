@@ -6,20 +6,29 @@ using System.Runtime.InteropServices;
 
 namespace CheckpointGen.Format;
 
-/// <summary>Replaces a file so that a reader (or a crash) sees either the old content or the new, never a mix.</summary>
+/// <summary>
+/// Replaces a file so that a reader (or a crash) sees either the old content or the new, never a mix. The new file keeps
+/// the permissions of the one it replaces (and its owner and group, where the process may set them). A path that is a
+/// symbolic link is replaced by the new file; the file the link pointed to is left as it was.
+/// </summary>
 internal static partial class AtomicFile
 {
     public static void Write(string path, Action<Stream> write)
     {
         var target = Path.GetFullPath(path);
         var directory = Path.GetDirectoryName(target)!;
-        Directory.CreateDirectory(directory);
+        if (Directory.Exists(target))
+        {
+            throw new IOException($"Cannot save to '{target}': it is a folder. Name a checkpoint file, for example '{Path.Combine(target, "checkpoint.safetensors")}'.");
+        }
+        CreateFolder(directory, target);
         RemoveAbandoned(directory, Path.GetFileName(target));
         var stream = CreateTemporary(directory, Path.GetFileName(target), out var temporary);
         try
         {
             using (stream)
             {
+                KeepAttributesOf(target, stream.SafeFileHandle);
                 write(stream);
                 // The data must be on disk before the rename makes it the checkpoint.
                 stream.Flush(flushToDisk: true);
@@ -33,6 +42,31 @@ internal static partial class AtomicFile
             throw;
         }
         FlushDirectory(directory);
+    }
+
+    /// <summary>Creates the target's folder; a file standing where a folder of the path should be is named.</summary>
+    private static void CreateFolder(string directory, string target)
+    {
+        try
+        {
+            Directory.CreateDirectory(directory);
+        }
+        catch (IOException) when (FileOnPath(directory) is { } file)
+        {
+            throw new IOException($"Cannot save to '{target}': '{file}' is a file, not a folder. Save the checkpoint beside it, or choose another folder.");
+        }
+    }
+
+    private static string? FileOnPath(string directory)
+    {
+        for (var current = directory; current is not null; current = Path.GetDirectoryName(current))
+        {
+            if (File.Exists(current))
+            {
+                return current;
+            }
+        }
+        return null;
     }
 
     /// <summary>
@@ -127,9 +161,63 @@ internal static partial class AtomicFile
         }
     }
 
+    /// <summary>The mode of the file at <paramref name="target"/> (and its owner and group, where permitted), given to the new file.</summary>
+    private static void KeepAttributesOf(string target, Microsoft.Win32.SafeHandles.SafeFileHandle replacement)
+    {
+        if (OperatingSystem.IsWindows() || !File.Exists(target))
+        {
+            return;
+        }
+        try
+        {
+            File.SetUnixFileMode(replacement, File.GetUnixFileMode(target));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Gone in between, or not ours to read: the new file keeps the default mode.
+        }
+        if (Posix.OwnerOf(target) is var (user, group))
+        {
+            // Only root may give a file away, and a user only to a group of theirs: elsewhere this fails, as it may.
+            _ = Posix.fchown((int)replacement.DangerousGetHandle(), user, group);
+        }
+    }
+
     private static partial class Posix
     {
         public const int ReadOnly = 0;
+
+        /// <summary>The owner and group of a file, where this system's <c>struct stat</c> layout is known (Linux on x64 and arm64).</summary>
+        public static (uint User, uint Group)? OwnerOf(string path)
+        {
+            var offset = !OperatingSystem.IsLinux() ? -1
+                : RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 28
+                : RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 24
+                : -1;
+            if (offset < 0)
+            {
+                return null;
+            }
+            var buffer = new byte[256];
+            try
+            {
+                return stat(path, buffer) == 0
+                    ? (BitConverter.ToUInt32(buffer, offset), BitConverter.ToUInt32(buffer, offset + 4))
+                    : null;
+            }
+            catch (EntryPointNotFoundException)
+            {
+                // glibc before 2.33 exports stat under another name.
+                return null;
+            }
+        }
+
+        [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
+        private static partial int stat(string path, [Out] byte[] buffer);
+
+        [LibraryImport("libc")]
+        public static partial int fchown(int descriptor, uint user, uint group);
+
         public const int ReadOnlyCloseOnExecLinux = 0x80000;
         public const int EIO = 5;
 

@@ -51,6 +51,44 @@ internal static partial class CheckpointFiles
         return probe.CanSeek;
     }
 
+    /// <summary>
+    /// The path with every symbolic link resolved, in every component: where the bytes really are. Where the system
+    /// cannot tell, the final link chain is followed.
+    /// </summary>
+    public static string RealPath(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())
+        {
+            var resolved = realpath(full, IntPtr.Zero);
+            if (resolved != IntPtr.Zero)
+            {
+                try
+                {
+                    return Marshal.PtrToStringUTF8(resolved)!;
+                }
+                finally
+                {
+                    free(resolved);
+                }
+            }
+        }
+        return File.ResolveLinkTarget(full, returnFinalTarget: true)?.FullName ?? full;
+    }
+
+    /// <summary>True when <paramref name="path"/>, links resolved, is inside <paramref name="folder"/>, links resolved.</summary>
+    public static bool IsInside(string path, string folder)
+    {
+        var root = RealPath(folder).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
+        return RealPath(path).StartsWith(root, OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal);
+    }
+
+    [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial IntPtr realpath(string path, IntPtr resolved);
+
+    [LibraryImport("libc")]
+    private static partial void free(IntPtr pointer);
+
     private const int LinuxReadOnlyNonBlocking = 0x800 | 0x80000;
     private const int MacReadOnlyNonBlocking = 0x4 | 0x1000000;
 

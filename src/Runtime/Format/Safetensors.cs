@@ -161,6 +161,10 @@ internal static class Safetensors
             throw new CheckpointFormatException(source, $"it is {read} bytes long, shorter than the 8-byte header length that starts a safetensors file.");
         }
         var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+        if ((headerLength > MaxHeaderBytes || length is { } available && (long)headerLength > available - 8) && ForeignFormats.InsteadOfCheckpoint(prefix) is { } foreign)
+        {
+            throw new CheckpointFormatException(source, foreign);
+        }
         if (headerLength > MaxHeaderBytes)
         {
             throw new CheckpointFormatException(source, $"the header length field says {headerLength} bytes, more than the {MaxHeaderBytes}-byte limit.");
@@ -242,7 +246,7 @@ internal static class Safetensors
         {
             if (!seen.Add(property.Name))
             {
-                throw new CheckpointFormatException(source, $"the header names '{property.Name}' twice.");
+                throw new CheckpointFormatException(source, $"the header names {Fragment.Quote(property.Name)} twice.");
             }
             if (property.Name == MetadataKey)
             {
@@ -271,11 +275,11 @@ internal static class Safetensors
         {
             if (item.Value.ValueKind != JsonValueKind.String)
             {
-                throw new CheckpointFormatException(source, $"'{MetadataKey}.{item.Name}' is a JSON {item.Value.ValueKind}, not a string.");
+                throw new CheckpointFormatException(source, $"'{MetadataKey}.{Fragment.Escape(item.Name)}' is a JSON {item.Value.ValueKind}, not a string.");
             }
             if (!metadata.TryAdd(item.Name, item.Value.GetString()!))
             {
-                throw new CheckpointFormatException(source, $"'{MetadataKey}' names '{item.Name}' twice.");
+                throw new CheckpointFormatException(source, $"'{MetadataKey}' names {Fragment.Quote(item.Name)} twice.");
             }
         }
     }
@@ -284,7 +288,7 @@ internal static class Safetensors
     {
         var key = property.Name;
         var value = property.Value;
-        CheckpointFormatException Invalid(string problem) => new(source, $"tensor '{key}': {problem}");
+        CheckpointFormatException Invalid(string problem) => new(source, $"tensor {Fragment.Quote(key)}: {problem}");
 
         if (value.ValueKind != JsonValueKind.Object)
         {
@@ -319,7 +323,7 @@ internal static class Safetensors
         }
         if (!Dtypes.TryParseSafetensorsName(dtypeName, out var dtype))
         {
-            throw Invalid($"unknown dtype '{dtypeName}'.");
+            throw Invalid($"unknown dtype {Fragment.Quote(dtypeName)}.");
         }
         if (offsets[1] < offsets[0])
         {
@@ -362,7 +366,7 @@ internal static class Safetensors
             if (entry.Offset != expectedOffset)
             {
                 var problem = entry.Offset < expectedOffset ? "overlaps the tensor before it" : "leaves a gap after the tensor before it";
-                throw new CheckpointFormatException(source, $"tensor '{entry.Key}' at data offset {(entry.Offset - dataStart).ToString(CultureInfo.InvariantCulture)} {problem} (expected offset {expectedOffset - dataStart}).");
+                throw new CheckpointFormatException(source, $"tensor {Fragment.Quote(entry.Key)} at data offset {(entry.Offset - dataStart).ToString(CultureInfo.InvariantCulture)} {problem} (expected offset {expectedOffset - dataStart}).");
             }
             expectedOffset += entry.ByteLength;
         }

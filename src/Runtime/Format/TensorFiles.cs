@@ -10,14 +10,18 @@ namespace CheckpointGen.Format;
 /// <summary>Reading tensors out of an indexed file, whichever format it has.</summary>
 internal static class TensorFiles
 {
-    /// <summary>Indexes a pretrained-weights file: safetensors, or TorchSharp's <c>Module.save</c> format.</summary>
+    /// <summary>Indexes a pretrained-weights file: safetensors, or TorchSharp's <c>Module.save</c> format (a legacy PyTorch pickle is named as such).</summary>
     public static TensorFileIndex Index(FileStream stream)
     {
         Span<byte> start = stackalloc byte[256];
         var read = stream.ReadAtLeast(start, start.Length, throwOnEndOfStream: false);
         stream.Position = 0;
-        return Safetensors.LooksLikeSafetensors(start[..read], stream.Length)
-            ? Safetensors.ReadIndex(stream, stream.Name, stream.Length)
+        if (Safetensors.LooksLikeSafetensors(start[..read], stream.Length))
+        {
+            return Safetensors.ReadIndex(stream, stream.Name, stream.Length);
+        }
+        return ForeignFormats.InsteadOfWeights(start[..read]) is { } foreign
+            ? throw new CheckpointFormatException(stream.Name, foreign)
             : TorchSharpFormat.ReadIndex(stream, stream.Name);
     }
 

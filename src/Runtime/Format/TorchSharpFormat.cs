@@ -35,29 +35,29 @@ internal static class TorchSharpFormat
                 var key = Key(reader, source);
                 if (!seen.Add(key))
                 {
-                    throw new CheckpointFormatException(source, $"it holds '{key}' twice.");
+                    throw new CheckpointFormatException(source, $"it holds {Fragment.Quote(key)} twice.");
                 }
-                var code = Leb128(reader, source, $"the dtype of '{key}'");
+                var code = Leb128(reader, source, $"the dtype of {Fragment.Quote(key)}");
                 var dtype = (ScalarType)code;
                 if (code > sbyte.MaxValue || !Enum.IsDefined(dtype) || Dtypes.SizeOf(dtype) == 0)
                 {
-                    throw new CheckpointFormatException(source, $"tensor '{key}' has the unknown dtype code {code}.");
+                    throw new CheckpointFormatException(source, $"tensor {Fragment.Quote(key)} has the unknown dtype code {code}.");
                 }
-                var rank = Leb128(reader, source, $"the rank of '{key}'");
+                var rank = Leb128(reader, source, $"the rank of {Fragment.Quote(key)}");
                 if (rank > MaxRank)
                 {
-                    throw new CheckpointFormatException(source, $"tensor '{key}' claims {rank} dimensions.");
+                    throw new CheckpointFormatException(source, $"tensor {Fragment.Quote(key)} claims {rank} dimensions.");
                 }
                 var shape = new long[rank];
                 for (var d = 0; d < rank; d++)
                 {
-                    shape[d] = Leb128(reader, source, $"dimension {d} of '{key}'");
+                    shape[d] = Leb128(reader, source, $"dimension {d} of {Fragment.Quote(key)}");
                 }
                 var bytes = Dtypes.ByteLength(dtype, shape);
                 var offset = stream.Position;
                 if (bytes is null || bytes > length - offset)
                 {
-                    throw new CheckpointFormatException(source, $"tensor '{key}' ({TensorEntry.DescribeTensor(dtype, shape)}) needs {bytes?.ToString(CultureInfo.InvariantCulture) ?? "more than 2^63"} bytes at offset {offset}, past the end of the {length}-byte file.");
+                    throw new CheckpointFormatException(source, $"tensor {Fragment.Quote(key)} ({TensorEntry.DescribeTensor(dtype, shape)}) needs {bytes?.ToString(CultureInfo.InvariantCulture) ?? "more than 2^63"} bytes at offset {offset}, past the end of the {length}-byte file.");
                 }
                 entries.Add(new TensorEntry(key, dtype, shape, offset, bytes.Value));
                 stream.Seek(bytes.Value, SeekOrigin.Current);

@@ -152,9 +152,14 @@ internal static class WeightSource
         {
             if (shard.Length == 0 || shard != Path.GetFileName(shard) || shard is "." or "..")
             {
-                throw new CheckpointFormatException(Path.GetFullPath(indexPath), $"its weight_map names the shard '{shard}', which is not a file name in the index's folder.");
+                throw new CheckpointFormatException(Path.GetFullPath(indexPath), $"its weight_map names the shard {Fragment.Quote(shard)}, which is not a file name in the index's folder.");
             }
-            var file = OpenFile(open(Path.Combine(folder, shard)));
+            var path = Path.Combine(folder, shard);
+            if (File.Exists(path) && !CheckpointFiles.IsInside(path, folder))
+            {
+                throw new CheckpointFormatException(Path.GetFullPath(indexPath), $"its shard {Fragment.Quote(shard)} is a link to a file outside the index's folder, which a sharded checkpoint never leads to.");
+            }
+            var file = OpenFile(open(path));
             files.Add(file);
             var mapped = weightMap.Where(e => e.Value == shard).Select(e => e.Key).ToHashSet(StringComparer.Ordinal);
             var held = file.Index.Entries.Select(e => e.Key).ToHashSet(StringComparer.Ordinal);

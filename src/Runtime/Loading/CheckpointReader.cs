@@ -87,7 +87,7 @@ internal static class CheckpointReader
 
         var wanted = restore is null ? weights : weights.Concat(optimizerEntries.Values);
         var checksum = options.VerifyChecksum ? CheckpointMetadata.RecordedChecksum(index) : null;
-        var hash = checksum is null ? null : Checksum.Start(index.Entries, index.DataStart, coversTable: CheckpointMetadata.LayoutVersion(index) >= 2);
+        var hash = checksum is null ? null : CheckpointMetadata.StartChecksum(index);
         var progress = ProgressCounter.For(options.Progress, wanted.Sum(e => e.ByteLength));
         var staged = TensorFiles.Read(stream, origin, index, wanted, hash, progress);
         try

@@ -46,11 +46,11 @@ internal sealed class StateMatcher(IReadOnlyDictionary<string, Tensor> state)
     }
 
     /// <summary>Throws one exception naming every problem, in a stable order; does nothing when there is none.</summary>
-    public static void ThrowIfAny(IReadOnlyCollection<CheckpointProblem> problems, string source, string target)
+    public static void ThrowIfAny(IReadOnlyCollection<CheckpointProblem> problems, string source, string target, Func<string?>? hint = null)
     {
         if (problems.Count > 0)
         {
-            throw new CheckpointMismatchException(source, target, problems.OrderBy(p => p.Kind).ThenBy(p => p.Key, StringComparer.Ordinal).ToArray());
+            throw new CheckpointMismatchException(source, target, problems.OrderBy(p => p.Kind).ThenBy(p => p.Key, StringComparer.Ordinal).ToArray(), hint?.Invoke());
         }
     }
 }

@@ -62,7 +62,7 @@ internal static class PretrainedLoader
         {
             var module = field.Module ?? throw PretrainedParts.Unassigned(policy.ModelType, field);
             var source = baseDirectory is null ? field.Source! : Path.Combine(baseDirectory, field.Source!);
-            var files = WeightSource.Open(source, path => CheckpointFiles.OpenExisting(path, $"pretrained weights file of {policy.ModelType}.{field.Name}"));
+            var files = WeightSource.Open(source, path => OpenSource(path, $"pretrained weights file of {policy.ModelType}.{field.Name}", baseDirectory));
             var state = module.state_dict();
             var matcher = new StateMatcher(state);
             var inFile = new HashSet<string>(StringComparer.Ordinal);
@@ -87,12 +87,35 @@ internal static class PretrainedLoader
             StateMatcher.ThrowIfAny(
                 matcher.Problems,
                 files.Count == 1 ? files[0].Index.Source : Path.GetFullPath(source),
-                $"{policy.ModelType}.{field.Name}" + (field.KeyPrefix is null ? "" : $" (keys under '{field.KeyPrefix}')"));
+                $"{policy.ModelType}.{field.Name}" + (field.KeyPrefix is null ? "" : $" (keys under '{field.KeyPrefix}')"),
+                () => KeyPrefixHint(files.SelectMany(f => f.Index.Entries).Select(e => e.Key).ToHashSet(StringComparer.Ordinal), state.Keys, field.KeyPrefix));
         }
         foreach (var child in TopmostCheckpointableDescendants(policy.Model))
         {
             Plan(child.CheckpointPolicy, baseDirectory, loads);
         }
+    }
+
+    /// <summary>
+    /// The <see cref="PretrainedAttribute.KeyPrefix"/> under which the file holds every key of the member (a whole-model
+    /// file named as the source of one part), or the advice to drop a prefix the file does not use.
+    /// </summary>
+    private static string? KeyPrefixHint(HashSet<string> fileKeys, Dictionary<string, Tensor>.KeyCollection moduleKeys, string? current)
+    {
+        if (moduleKeys.Count == 0)
+        {
+            return null;
+        }
+        if (current is not null && moduleKeys.All(fileKeys.Contains))
+        {
+            return $"The file holds this part's keys without a prefix: remove KeyPrefix = \"{current}\" from the [Pretrained] attribute.";
+        }
+        var first = moduleKeys.First();
+        var prefix = fileKeys
+            .Where(k => k.Length > first.Length && k.EndsWith("." + first, StringComparison.Ordinal))
+            .Select(k => k[..^first.Length])
+            .FirstOrDefault(candidate => candidate != current && moduleKeys.All(key => fileKeys.Contains(candidate + key)));
+        return prefix is null ? null : $"The file holds every key of this part under '{prefix}': set KeyPrefix = \"{prefix}\" on the [Pretrained] attribute.";
     }
 
     /// <summary>Reads a file's entries whole, then copies them: a read that fails leaves the module untouched.</summary>
@@ -112,6 +135,22 @@ internal static class PretrainedLoader
             {
                 tensor.Dispose();
             }
+        }
+    }
+
+    /// <summary>Opens a source; a missing one is reported with where relative sources are looked for.</summary>
+    private static FileStream OpenSource(string path, string what, string? baseDirectory)
+    {
+        try
+        {
+            return CheckpointFiles.OpenExisting(path, what);
+        }
+        catch (FileNotFoundException e)
+        {
+            var where = baseDirectory is null
+                ? $"Relative sources resolve against the current directory ('{Environment.CurrentDirectory}'); pass PretrainedLoadOptions {{ BaseDirectory = ... }} to LoadPretrained to look elsewhere."
+                : $"Relative sources resolve against the base directory '{Path.GetFullPath(baseDirectory)}'.";
+            throw new FileNotFoundException($"{e.Message} {where}", e.FileName, e);
         }
     }
 

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 
 namespace UserProject;
 
-/// <summary>DESIGN.md's patterns: nothing here may be flagged.</summary>
+/// <summary>The patterns the README teaches: nothing here may be flagged.</summary>
 public static class Clean
 {
     public static void Train(string path)
