@@ -73,7 +73,7 @@ internal static class PyTorchFile
     {
         if (record.Length > MaxPickleBytes || record.CompressedLength > MaxPickleBytes + (MaxPickleBytes >> 8))
         {
-            throw TorchZip.Refuse(source, $"its pickle {TorchZip.Fragment(record.Name)} declares {record.Length:N0} bytes ({record.CompressedLength:N0} compressed); a state dict's pickle has at most {MaxPickleBytes >> 20} MiB.");
+            throw TorchZip.Refuse(source, $"its pickle {Fragment.Quote(record.Name)} declares {record.Length:N0} bytes ({record.CompressedLength:N0} compressed); a state dict's pickle has at most {MaxPickleBytes >> 20} MiB.");
         }
         RequireMethod(record, source);
         using var data = entry.Open();
@@ -83,8 +83,8 @@ internal static class PyTorchFile
         {
             // A deflate stream decides its own length: the declared one is only a claim, checked here without inflating further.
             throw TorchZip.Refuse(source, read < pickle.Length
-                ? $"its pickle {TorchZip.Fragment(record.Name)} holds only {read:N0} of the {record.Length:N0} bytes it declares."
-                : $"its pickle {TorchZip.Fragment(record.Name)} holds more than the {record.Length:N0} bytes it declares.");
+                ? $"its pickle {Fragment.Quote(record.Name)} holds only {read:N0} of the {record.Length:N0} bytes it declares."
+                : $"its pickle {Fragment.Quote(record.Name)} holds more than the {record.Length:N0} bytes it declares.");
         }
         return pickle;
     }
@@ -99,7 +99,7 @@ internal static class PyTorchFile
             var start = TorchZip.DataStart(snapshot, record, source);
             if (record.CompressedLength < 0 || start > length - record.CompressedLength)
             {
-                throw TorchZip.Refuse(source, $"the data of its entry {TorchZip.Fragment(record.Name)} runs past the end of the file.");
+                throw TorchZip.Refuse(source, $"the data of its entry {Fragment.Quote(record.Name)} runs past the end of the file.");
             }
             ranges.Add((start, start + record.CompressedLength, record.Name));
             if (record.Method != Stored)
@@ -112,11 +112,11 @@ internal static class PyTorchFile
         {
             // The entry PyBridge reads: the first whose name ends with data/<key>.
             var record = records.FirstOrDefault(r => r.Name.EndsWith("data/" + storage.Key, StringComparison.Ordinal))
-                ?? throw TorchZip.Refuse(source, $"its pickle names the storage {TorchZip.Fragment(storage.Key)}, which the archive does not hold.");
+                ?? throw TorchZip.Refuse(source, $"its pickle names the storage {Fragment.Quote(storage.Key)}, which the archive does not hold.");
             RequireMethod(record, source);
             if (record.Length != storage.ByteLength)
             {
-                throw TorchZip.Refuse(source, $"its storage {TorchZip.Fragment(storage.Key)} claims {storage.Count:N0} x {storage.TypeName} ({storage.ByteLength:N0} bytes), but its entry holds {record.Length:N0} bytes.");
+                throw TorchZip.Refuse(source, $"its storage {Fragment.Quote(storage.Key)} claims {storage.Count:N0} x {storage.TypeName} ({storage.ByteLength:N0} bytes), but its entry holds {record.Length:N0} bytes.");
             }
             Add(record);
             stored += storage.ByteLength;
@@ -126,7 +126,7 @@ internal static class PyTorchFile
         {
             if (ranges[i].Start < ranges[i - 1].End)
             {
-                throw TorchZip.Refuse(source, $"the data of its entries {TorchZip.Fragment(ranges[i - 1].Name)} and {TorchZip.Fragment(ranges[i].Name)} overlap.");
+                throw TorchZip.Refuse(source, $"the data of its entries {Fragment.Quote(ranges[i - 1].Name)} and {Fragment.Quote(ranges[i].Name)} overlap.");
             }
         }
         if (inflated > MaxInflation * length)
@@ -144,7 +144,7 @@ internal static class PyTorchFile
     {
         if (record.Method is not (Stored or 8 or 9) || (record.Method == Stored && record.CompressedLength != record.Length))
         {
-            throw TorchZip.Refuse(source, $"its entry {TorchZip.Fragment(record.Name)} is compressed with method {record.Method} to {record.CompressedLength:N0} bytes from {record.Length:N0}, which cannot be read.");
+            throw TorchZip.Refuse(source, $"its entry {Fragment.Quote(record.Name)} is compressed with method {record.Method} to {record.CompressedLength:N0} bytes from {record.Length:N0}, which cannot be read.");
         }
     }
 }

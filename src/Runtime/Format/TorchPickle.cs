@@ -189,7 +189,7 @@ internal static class TorchPickle
                 ("torch", _) => name.EndsWith("Storage", StringComparison.Ordinal),
                 _ => false,
             };
-            return allowed ? global : throw Refuse($"its pickle refers to the Python name {TorchZip.Fragment(global.ToString())}, which a state dict of tensors does not use.");
+            return allowed ? global : throw Refuse($"its pickle refers to the Python name {Fragment.Quote(global.ToString())}, which a state dict of tensors does not use.");
         }
 
         private object Call(object? callable, object? arguments)
@@ -203,7 +203,7 @@ internal static class TorchPickle
                 { Module: "collections", Name: "OrderedDict" } => new Container("dict"),
                 { Name: "_rebuild_tensor" or "_rebuild_tensor_v2" } => Tensor(tuple.Items),
                 { Name: "_rebuild_parameter" } => throw Refuse("it holds a whole model (nn.Parameter objects), not a state dict: save model.state_dict() instead."),
-                _ => throw Refuse($"its pickle calls {TorchZip.Fragment(global.ToString())}, which a state dict of tensors does not."),
+                _ => throw Refuse($"its pickle calls {Fragment.Quote(global.ToString())}, which a state dict of tensors does not."),
             };
         }
 
@@ -215,16 +215,16 @@ internal static class TorchPickle
             }
             if (!ElementSizes.TryGetValue(type.Name, out var size))
             {
-                throw Refuse($"its pickle has a storage of type {TorchZip.Fragment(type.ToString())}, which cannot be read.");
+                throw Refuse($"its pickle has a storage of type {Fragment.Quote(type.ToString())}, which cannot be read.");
             }
             if (count < 0 || count > long.MaxValue / size)
             {
-                throw Refuse($"its storage {TorchZip.Fragment(key)} claims {count:N0} elements.");
+                throw Refuse($"its storage {Fragment.Quote(key)} claims {count:N0} elements.");
             }
             var claim = new StorageClaim(key, type.Name, size, count);
             if (storages.TryGetValue(key, out var earlier) && earlier != claim)
             {
-                throw Refuse($"its storage {TorchZip.Fragment(key)} is named twice, as {earlier.Count:N0} x {earlier.TypeName} and {count:N0} x {type.Name}.");
+                throw Refuse($"its storage {Fragment.Quote(key)} is named twice, as {earlier.Count:N0} x {earlier.TypeName} and {count:N0} x {type.Name}.");
             }
             storages[key] = claim;
             return claim;
@@ -241,7 +241,7 @@ internal static class TorchPickle
             var steps = Dimensions(stride, "stride");
             if (offset < 0 || offset > int.MaxValue)
             {
-                throw Refuse($"a tensor on storage {TorchZip.Fragment(storage.Key)} has storage offset {offset:N0}.");
+                throw Refuse($"a tensor on storage {Fragment.Quote(storage.Key)} has storage offset {offset:N0}.");
             }
             long count = 1, last = offset;
             try
@@ -254,11 +254,11 @@ internal static class TorchPickle
             }
             catch (OverflowException)
             {
-                throw Refuse($"a tensor on storage {TorchZip.Fragment(storage.Key)} has a shape ({string.Join(", ", sizes)}) whose size overflows.");
+                throw Refuse($"a tensor on storage {Fragment.Quote(storage.Key)} has a shape ({string.Join(", ", sizes)}) whose size overflows.");
             }
             if (count > 0 && (last >= storage.Count || count > storage.Count))
             {
-                throw Refuse($"a tensor of shape ({string.Join(", ", sizes)}) needs {Math.Max(last + 1, count):N0} elements of its storage {TorchZip.Fragment(storage.Key)}, which has {storage.Count:N0}.");
+                throw Refuse($"a tensor of shape ({string.Join(", ", sizes)}) needs {Math.Max(last + 1, count):N0} elements of its storage {Fragment.Quote(storage.Key)}, which has {storage.Count:N0}.");
             }
             var claim = new TensorClaim(storage, offset, sizes, steps) { Count = count };
             tensors.Add(claim);
@@ -272,7 +272,7 @@ internal static class TorchPickle
             {
                 dimensions[i] = tuple.Items[i] is long value && value is >= 0 and <= int.MaxValue
                     ? value
-                    : throw Refuse($"its pickle rebuilds a tensor whose {what} holds {TorchZip.Fragment(Convert.ToString(tuple.Items[i], CultureInfo.InvariantCulture) ?? "None")}.");
+                    : throw Refuse($"its pickle rebuilds a tensor whose {what} holds {Fragment.Quote(Convert.ToString(tuple.Items[i], CultureInfo.InvariantCulture) ?? "None")}.");
             }
             return dimensions;
         }

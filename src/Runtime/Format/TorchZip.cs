@@ -117,25 +117,14 @@ internal static class TorchZip
     {
         if (record.LocalHeaderOffset < 0 || record.LocalHeaderOffset > stream.Length - 30)
         {
-            throw Refuse(source, $"the local header of its entry {Fragment(record.Name)} lies outside the file.");
+            throw Refuse(source, $"the local header of its entry {Fragment.Quote(record.Name)} lies outside the file.");
         }
         var header = ReadAt(stream, record.LocalHeaderOffset, 30, source);
         if (BinaryPrimitives.ReadUInt32LittleEndian(header) != LocalSignature)
         {
-            throw Refuse(source, $"its entry {Fragment(record.Name)} points at no local header.");
+            throw Refuse(source, $"its entry {Fragment.Quote(record.Name)} points at no local header.");
         }
         return record.LocalHeaderOffset + 30 + BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(26)) + BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(28));
-    }
-
-    /// <summary>A name or key from the file, as a message may quote it: short, in quotes, control characters escaped.</summary>
-    public static string Fragment(string text)
-    {
-        var builder = new StringBuilder("'");
-        foreach (var c in text.Length > 64 ? text[..64] : text)
-        {
-            builder.Append(char.IsControl(c) || char.IsSurrogate(c) || c is '\'' or '\\' ? $"\\u{(int)c:x4}" : c);
-        }
-        return builder.Append(text.Length > 64 ? "'…" : "'").ToString();
     }
 
     public static CheckpointFormatException Refuse(string source, string problem) => new(source, problem);
