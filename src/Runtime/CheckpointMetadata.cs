@@ -46,6 +46,15 @@ public static class CheckpointMetadata
 
     internal const string CurrentFormatVersion = "2";
 
+    /// <summary>
+    /// The training step a <see cref="CheckpointManager"/> saved the file at, as decimal digits; only the manager writes it,
+    /// and it is how the manager knows its own files.
+    /// </summary>
+    public const string Step = "checkpointgen.step";
+
+    /// <summary>The metrics a <see cref="CheckpointManager"/> saved the file with: a JSON object of names and numbers.</summary>
+    public const string Metrics = "checkpointgen.metrics";
+
     internal static string WriterVersion { get; } =
         typeof(CheckpointMetadata).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0";
 
