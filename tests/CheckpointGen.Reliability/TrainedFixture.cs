@@ -80,12 +80,18 @@ public sealed class TrainedFixture : IDisposable
         return optim.Adam([new Adam.ParamGroup(parameters.Take(2), lr: 0.01), new Adam.ParamGroup(parameters.Skip(2), lr: 0.001)]);
     }
 
-    private static void Train(ReliabilityModel model, OptimizerHelper optimizer, int steps)
+    private static void Train(ReliabilityModel model, OptimizerHelper optimizer, int steps) => SyntheticTraining.Steps(model, optimizer, steps, inputs: 8);
+}
+
+/// <summary>Optimizer steps on synthetic data, in training mode: what gives a model and its optimizer a state of their own.</summary>
+public static class SyntheticTraining
+{
+    public static void Steps(nn.Module<Tensor, Tensor> model, optim.Optimizer optimizer, int steps, long inputs)
     {
         model.train();
         for (var step = 0; step < steps; step++)
         {
-            using var x = randn(16, 8);
+            using var x = randn(32, inputs);
             using var y = model.forward(x);
             using var loss = y.pow(2).mean();
             optimizer.zero_grad();
