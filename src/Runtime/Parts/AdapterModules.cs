@@ -28,12 +28,13 @@ internal static class AdapterModules
 
     /// <summary>
     /// The adapters under <paramref name="root"/>, by the names they are registered under relative to it (a module
-    /// registered twice has both); an adapter inside another one is covered by the outer one and not listed.
+    /// registered twice has both).
     /// </summary>
     /// <exception cref="InvalidOperationException">An <c>[Adapter]</c> field holds a module that is not registered under <paramref name="root"/>.</exception>
     public static AdapterSet Find(nn.Module root)
     {
         var modules = root.named_modules().ToList();
+        var registered = modules.Select(m => m.module).ToHashSet<nn.Module>(ReferenceEqualityComparer.Instance);
         var adapters = new HashSet<nn.Module>(ReferenceEqualityComparer.Instance);
         // The root's own [Adapter] fields count too; the root itself is never one of its adapters.
         foreach (var module in modules.Select(m => m.module).Prepend(root))
@@ -44,7 +45,7 @@ internal static class AdapterModules
             }
             foreach (var (field, value) in FieldValues(module))
             {
-                if (!modules.Any(m => ReferenceEquals(m.module, value)))
+                if (!registered.Contains(value))
                 {
                     throw new InvalidOperationException(
                         $"{CheckpointPolicy.DisplayName(module.GetType())}.{field.Name} is marked [Adapter] but is not a registered submodule: " +
@@ -53,9 +54,8 @@ internal static class AdapterModules
                 adapters.Add(value);
             }
         }
-        var names = modules.Where(m => adapters.Contains(m.module)).Select(m => m.name).ToList();
         return new AdapterSet(
-            names.Where(name => !names.Any(outer => name.StartsWith(outer + ".", StringComparison.Ordinal))).ToHashSet(StringComparer.Ordinal),
+            modules.Where(m => adapters.Contains(m.module)).Select(m => m.name).ToHashSet(StringComparer.Ordinal),
             adapters.ToArray());
     }
 
@@ -101,12 +101,10 @@ internal static class AdapterModules
     }
 }
 
-/// <summary>The adapters of one module: their names relative to it (outermost only) and the modules themselves.</summary>
+/// <summary>The adapters of one module: their names relative to it and the modules themselves.</summary>
 internal sealed class AdapterSet(IReadOnlySet<string> names, IReadOnlyList<nn.Module> modules)
 {
-    public static AdapterSet None { get; } = new(new HashSet<string>(), []);
-
-    /// <summary>The registered names, relative to the module searched, of the outermost adapters.</summary>
+    /// <summary>The registered names of the adapters, relative to the module searched.</summary>
     public IReadOnlySet<string> Names { get; } = names;
 
     /// <summary>Every adapter module found.</summary>
