@@ -41,4 +41,18 @@ public sealed class FuzzAndCrashTests(ITestOutputHelper output) : IDisposable
         // Each new save removes what the killed one left; only the last kill's file remains.
         Assert.InRange(report.LeftTemporaryFiles, 0, 1);
     }
+
+    [Fact]
+    public void Asynchronous_saves_killed_at_random_moments_leave_the_folder_restorable()
+    {
+        var report = AsyncCrashHarness.Run(kills: 8, seed: 20261130, folder.Path);
+        output.WriteLine(report.ToString());
+
+        Assert.Empty(report.Failures);
+        Assert.Equal(0, report.Unrestorable);
+        Assert.Equal(0, report.OverRetained);
+        // A manager opening the folder removes what the killed background save left.
+        Assert.Equal(0, report.LeftTemporaryFiles);
+        Assert.True(report.LastStep > 0, report.ToString());
+    }
 }

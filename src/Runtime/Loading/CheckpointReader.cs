@@ -65,6 +65,7 @@ internal static class CheckpointReader
         // A weights-only load passes over the training state, as it passes over the optimizer's tensors.
         var snapshot = training is null ? null : TrainingSnapshot.Read(index.Metadata, source);
         OptimizerRestore? restore = null;
+        SchedulerRestore? schedulerRestore = null;
         if (training is not null)
         {
             if (snapshot is null)
@@ -83,13 +84,22 @@ internal static class CheckpointReader
                 {
                     restore = OptimizerState.Plan(snapshot.Optimizer, optimizer, named, optimizerEntries, source, problems);
                 }
+                if (training.Scheduler is { } scheduler)
+                {
+                    schedulerRestore = SchedulerState.Plan(snapshot, scheduler, optimizer, named, source, problems);
+                }
+            }
+            else if (training.Scheduler is { } scheduler)
+            {
+                // A scheduler without its optimizer: refused there, with the reason.
+                SchedulerState.Plan(snapshot, scheduler, optimizer: null, [], source, problems);
             }
         }
         StateMatcher.ThrowIfAny(problems, source, policy.ModelType);
 
         var wanted = restore is null ? weights : weights.Concat(optimizerEntries.Values);
         var checksum = options.VerifyChecksum ? CheckpointMetadata.RecordedChecksum(index) : null;
-        var hash = checksum is null ? null : Checksum.Start(index.Entries, index.DataStart, coversTable: CheckpointMetadata.LayoutVersion(index) >= 2);
+        var hash = checksum is null ? null : CheckpointMetadata.StartChecksum(index);
         var progress = ProgressCounter.For(options.Progress, wanted.Sum(e => e.ByteLength));
         var staged = TensorFiles.Read(stream, origin, index, wanted, hash, progress);
         try
@@ -120,7 +130,7 @@ internal static class CheckpointReader
             SavedModelType = index.Metadata.GetValueOrDefault(CheckpointMetadata.Model),
             BytesLoaded = weights.Sum(e => e.ByteLength),
         };
-        return new CheckpointLoadPlan(state, weights.Select(e => e.Key).ToArray(), staged, restore, snapshot, report);
+        return new CheckpointLoadPlan(state, weights.Select(e => e.Key).ToArray(), staged, restore, snapshot, report) { Scheduler = schedulerRestore };
     }
 
     private sealed record Fingerprints(List<string> Checked, List<string> NotChecked);
