@@ -47,7 +47,12 @@ internal static class PeftFiles
             })
             .OrderBy(e => e.Key, StringComparer.Ordinal)
             .ToList();
-        var metadata = new Dictionary<string, string> { [CheckpointMetadata.Format] = "pt" };
+        // PEFT's metadata, and CheckpointGen's checksum (with the layout that says what it covers) for LoadAdapters to verify.
+        var metadata = new Dictionary<string, string>
+        {
+            [CheckpointMetadata.Format] = "pt",
+            [CheckpointMetadata.FormatVersion] = CheckpointMetadata.CurrentFormatVersion,
+        };
         AtomicFile.Write(Path.Combine(directory, WeightsFile), stream => Safetensors.Write(stream, tensors, metadata, CheckpointMetadata.Checksum));
         var json = Encoding.UTF8.GetBytes(config.ToJson());
         AtomicFile.Write(Path.Combine(directory, PeftConfig.FileName), stream => stream.Write(json));
@@ -197,7 +202,7 @@ internal static class PeftFiles
     {
         var index = file.Index;
         var recorded = CheckpointMetadata.RecordedChecksum(index);
-        var hash = recorded is null ? null : Checksum.Start(index.Entries, index.DataStart, coversTable: true);
+        var hash = recorded is null ? null : CheckpointMetadata.StartChecksum(index);
         var staged = TensorFiles.Read(file.Stream!, 0, index, entries, hash);
         if (hash is not null && Checksum.Format(hash) is var actual && actual != recorded)
         {
