@@ -260,6 +260,34 @@ public sealed class AdapterTests : IDisposable
     }
 
     [Fact]
+    public void A_background_save_of_a_checkpoint_manager_holds_the_adapters_as_they_were_at_the_call()
+    {
+        manual_seed(9);
+        using var model = LoraModel();
+        var up = model.state_dict()["backbone.layers.0.attn.q_proj.lora_B.weight"];
+        using (no_grad())
+        {
+            up.add_(1);
+        }
+        using var saved = up.clone();
+        using (var manager = new CheckpointManager(model, folder.File("run"), new CheckpointManagerOptions { Async = true }))
+        {
+            manager.Save(step: 1);
+            using (no_grad())
+            {
+                up.add_(1);
+            }
+        }
+        using var resumed = LoraModel();
+        using var restorer = new CheckpointManager(resumed, folder.File("run"));
+
+        var restored = restorer.RestoreLatest();
+
+        Assert.Equal(1, restored?.Step);
+        Assert.True(Tensors.BitIdentical(saved, resumed.state_dict()["backbone.layers.0.attn.q_proj.lora_B.weight"]));
+    }
+
+    [Fact]
     public void A_LoRA_checkpoint_does_not_load_into_a_model_without_the_adapters()
     {
         var path = folder.File("lora.safetensors");
