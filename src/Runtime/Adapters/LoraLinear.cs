@@ -97,7 +97,7 @@ internal sealed class LoraLinear
 
     /// <summary>Unregisters the adapter's modules and its hook: the layer is a plain <see cref="Linear"/> again.</summary>
     /// <remarks>The matrices are not disposed: an optimizer may still hold their parameters.</remarks>
-    public void Remove()
+    private void Remove()
     {
         removeHook();
         // TorchSharp's register_module removes the name when given no module.

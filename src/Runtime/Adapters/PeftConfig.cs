@@ -74,7 +74,7 @@ internal sealed record PeftConfig(
     }
 
     /// <summary>PEFT's <c>get_pattern_key</c>: the key, a regex, matches the end of the path at a dot.</summary>
-    private static bool MatchesPatternKey(string key, string path) => Regex.IsMatch(path, $"^(?:.*\\.)?(?:{key})$", RegexOptions.CultureInvariant, RegexTimeout);
+    private static bool MatchesPatternKey(string key, string path) => Regex.IsMatch(path, $"^(?:.*\\.)?(?:{key})\\z", RegexOptions.CultureInvariant, RegexTimeout);
 
     private static bool FullMatch(string pattern, string text) => Regex.IsMatch(text, $"^(?:{pattern})\\z", RegexOptions.CultureInvariant, RegexTimeout);
 

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Text;
+using System.Text.RegularExpressions;
 using CheckpointGen.Format;
 using CheckpointGen.Loading;
 using TorchSharp.Modules;
@@ -81,7 +82,8 @@ internal static class PeftFiles
                 ? new CheckpointFormatException(folder, $"it is a file; LoadAdapters reads a folder holding {PeftConfig.FileName} and {WeightsFile}, as PEFT's save_pretrained writes it.")
                 : new DirectoryNotFoundException($"The PEFT adapter folder '{folder}' does not exist.");
         }
-        var config = PeftConfig.Read(Path.Combine(folder, PeftConfig.FileName));
+        var configPath = Path.Combine(folder, PeftConfig.FileName);
+        var config = PeftConfig.Read(configPath);
         var weights = Path.Combine(folder, WeightsFile);
         var pickled = Path.Combine(folder, PickledWeightsFile);
         var files = WeightSource.Open(File.Exists(weights) || !File.Exists(pickled) ? weights : pickled, path => CheckpointFiles.OpenExisting(path, "PEFT adapter weights"));
@@ -89,7 +91,15 @@ internal static class PeftFiles
         {
             var file = files[0];
             var target = $"the LoRA adapters of {policy.ModelType}";
-            var loads = Plan(policy.Model, config, folder, target);
+            List<AdapterLoad> loads;
+            try
+            {
+                loads = Plan(policy.Model, config, folder, target);
+            }
+            catch (RegexMatchTimeoutException e)
+            {
+                throw new CheckpointFormatException(configPath, $"its pattern {Fragment.Quote(e.Pattern)} takes too long to match {Fragment.Quote(e.Input)}.", e);
+            }
             var entries = Match(loads, file.Index, target);
             var staged = file.Loaded ?? Read(file, entries);
             try
