@@ -11,12 +11,13 @@ internal sealed class CheckpointSymbols
 {
     private readonly ConcurrentDictionary<ITypeSymbol, IFieldSymbol?> firstPretrainedField = new(SymbolEqualityComparer.Default);
 
-    private CheckpointSymbols(PretrainedDeclarationRules rules, INamedTypeSymbol tensor, INamedTypeSymbol? optim, INamedTypeSymbol? optimizer)
+    private CheckpointSymbols(PretrainedDeclarationRules rules, INamedTypeSymbol tensor, INamedTypeSymbol? optim, INamedTypeSymbol? optimizer, INamedTypeSymbol? adapter)
     {
         Rules = rules;
         Tensor = tensor;
         Optim = optim;
         Optimizer = optimizer;
+        Adapter = adapter;
     }
 
     /// <summary>What a valid <c>[Pretrained]</c> declaration is, as the generator sees it.</summary>
@@ -32,6 +33,9 @@ internal sealed class CheckpointSymbols
     /// <summary><c>torch.optim.Optimizer</c>, the base of every optimizer.</summary>
     public INamedTypeSymbol? Optimizer { get; }
 
+    /// <summary><c>CheckpointGen.AdapterAttribute</c>, or <see langword="null"/> with a CheckpointGen that predates adapters.</summary>
+    public INamedTypeSymbol? Adapter { get; }
+
     /// <summary>The symbols, or <see langword="null"/> when the compilation references neither CheckpointGen nor TorchSharp: nothing to analyze.</summary>
     public static CheckpointSymbols? Create(Compilation compilation)
     {
@@ -41,7 +45,8 @@ internal sealed class CheckpointSymbols
             ? null
             : new CheckpointSymbols(rules, tensor,
                 compilation.GetTypeByMetadataName("TorchSharp.torch+optim"),
-                compilation.GetTypeByMetadataName("TorchSharp.torch+optim+Optimizer"));
+                compilation.GetTypeByMetadataName("TorchSharp.torch+optim+Optimizer"),
+                compilation.GetTypeByMetadataName("CheckpointGen.AdapterAttribute"));
     }
 
     public bool IsPretrained(IFieldSymbol field) => Rules.IsPretrained(field);
@@ -54,6 +59,21 @@ internal sealed class CheckpointSymbols
     {
         IFieldReferenceOperation { Field: var field } when IsPretrained(field) => field,
         IPropertyReferenceOperation { Property: var property } when PretrainedDeclarationRules.BackingField(property) is { } field && IsPretrained(field) => field,
+        _ => null,
+    };
+
+    /// <summary>Whether the field (or a property's backing field) is marked <c>[Adapter]</c>: a trainable module inside a pretrained part.</summary>
+    public bool IsAdapter(IFieldSymbol field) => Adapter is not null && field.GetAttributes().Any(a => SymbolEqualityComparer.Default.Equals(a.AttributeClass, Adapter));
+
+    /// <summary>
+    /// The <c>[Adapter]</c> field an expression reads: the field itself, or the backing field of a <c>[field: Adapter]</c>
+    /// property; <see langword="null"/> for anything else. What is reached through it (<c>vae.Adapter.weight</c>) is an
+    /// adapter's, which trains inside its pretrained part: no reason for CKPT011 or CKPT012.
+    /// </summary>
+    public IFieldSymbol? AdapterMember(IOperation? operation) => operation switch
+    {
+        IFieldReferenceOperation { Field: var field } when IsAdapter(field) => field,
+        IPropertyReferenceOperation { Property: var property } when PretrainedDeclarationRules.BackingField(property) is { } field && IsAdapter(field) => field,
         _ => null,
     };
 

@@ -38,8 +38,9 @@ internal static class PretrainedParameterOrigin
                     : null;
 
             case IPropertyReferenceOperation property:
-                // A [field: Pretrained] property itself, list[0], or a parameter property of a module (vae.weight).
-                return symbols.PretrainedMember(property) ?? Next(property.Instance);
+                // A [field: Pretrained] property itself, list[0], or a parameter property of a module (vae.weight); not
+                // through an [Adapter] (vae.Adapter.weight), whose parameters train inside the pretrained part.
+                return symbols.PretrainedMember(property) ?? (symbols.AdapterMember(property) is null ? Next(property.Instance) : null);
 
             case IArrayElementReferenceOperation element:
                 return Next(element.ArrayReference);

@@ -25,6 +25,8 @@ public enum CheckpointProblemKind
     OptimizerMismatch,
     /// <summary>The learning-rate scheduler's state in the file does not fit the scheduler: another kind, other groups, another schedule's lists.</summary>
     SchedulerMismatch,
+    /// <summary>A PEFT adapter config describes other LoRA adapters (layers, rank, alpha, dropout) than the model has.</summary>
+    AdapterConfigMismatch,
 }
 
 /// <summary>One disagreement between a file and a model.</summary>
@@ -47,6 +49,7 @@ public sealed record CheckpointProblem(CheckpointProblemKind Kind, string Key, s
         CheckpointProblemKind.OptimizerMismatch => $"optimizer state for {Fragment.Quote(Key)}: the optimizer has {Expected}, the file has {Found}",
         CheckpointProblemKind.PretrainedWeightsMismatch => $"pretrained part '{Key}' holds other weights than the checkpoint was saved with: model {Expected}, file {Found}",
         CheckpointProblemKind.SchedulerMismatch => $"scheduler state for {Fragment.Quote(Key)}: the scheduler has {Expected}, the file has {Found}",
+        CheckpointProblemKind.AdapterConfigMismatch => $"LoRA adapter config for {Fragment.Quote(Key)}: the model has {Expected}, the config has {Found}",
         _ => $"pretrained part '{Key}' differs from the one the checkpoint was saved with: model {Expected}, file {Found}",
     };
 }

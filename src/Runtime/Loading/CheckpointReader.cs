@@ -41,7 +41,9 @@ internal static class CheckpointReader
                 // Training state: restored only when asked for; a weights-only load passes over it.
                 optimizerEntries.Add(entry.Key, entry);
             }
-            else if (policy.IsPretrained(entry.Key))
+            // A pretrained key the model has (an old full checkpoint) is passed over; one it lacks (an adapter the model
+            // was saved with, and this one has not) is unexpected, as outside the parts.
+            else if (policy.IsPretrained(entry.Key) && state.ContainsKey(entry.Key))
             {
                 if (options.SkipPretrainedKeys)
                 {
@@ -142,6 +144,7 @@ internal static class CheckpointReader
         CheckpointLoadOptions options, List<CheckpointProblem> problems)
     {
         var result = new Fingerprints([], []);
+        var frozen = parts.WithoutAdapters(state);
         foreach (var part in parts.All)
         {
             if (!options.VerifyPretrainedFingerprints || !metadata.TryGetValue(CheckpointMetadata.FingerprintPrefix + part.Prefix, out var recorded))
@@ -149,7 +152,7 @@ internal static class CheckpointReader
                 result.NotChecked.Add(part.Prefix);
                 continue;
             }
-            var actual = CheckpointMetadata.StructuralFingerprint(state, part.Prefix);
+            var actual = CheckpointMetadata.StructuralFingerprint(frozen, part.Prefix);
             if (recorded != actual)
             {
                 problems.Add(new CheckpointProblem(CheckpointProblemKind.FingerprintMismatch, part.Prefix, actual, recorded,

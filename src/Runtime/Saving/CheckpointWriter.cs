@@ -32,9 +32,10 @@ internal static class CheckpointWriter
             [CheckpointMetadata.Model] = policy.ModelType,
             [CheckpointMetadata.Excluded] = CheckpointMetadata.EncodeExcluded(policy.PretrainedPrefixes),
         };
+        var frozen = policy.Parts.WithoutAdapters(state);
         foreach (var part in policy.Parts.All)
         {
-            metadata[CheckpointMetadata.FingerprintPrefix + part.Prefix] = CheckpointMetadata.StructuralFingerprint(state, part.Prefix);
+            metadata[CheckpointMetadata.FingerprintPrefix + part.Prefix] = CheckpointMetadata.StructuralFingerprint(frozen, part.Prefix);
             // The weights as they are now, however they got there: a load checks them against the model's.
             metadata[CheckpointMetadata.ContentPrefix + part.Prefix] = PretrainedContent.Of(part.Module);
         }
@@ -75,7 +76,7 @@ internal static class CheckpointWriter
     {
         foreach (var part in policy.Parts.All)
         {
-            foreach (var (name, parameter) in part.Module.named_parameters())
+            foreach (var (name, parameter) in part.FrozenParameters())
             {
                 if (parameter.requires_grad)
                 {
