@@ -37,27 +37,47 @@ internal static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor NeverFrozen = Create(
         "CKPT010", Reliability, DiagnosticSeverity.Warning,
         "Pretrained modules are never frozen",
-        "No constructor of '{0}' calls FreezePretrained() or LoadPretrained(): call FreezePretrained() after RegisterComponents() so that its pretrained modules do not train");
+        "No constructor of '{0}' freezes its pretrained modules, directly or through a method it calls, and no factory of it does: {1} so that they do not train");
 
     public static readonly DiagnosticDescriptor RequiresGradEnabled = Create(
         "CKPT011", Reliability, DiagnosticSeverity.Warning,
         "Gradients turned back on for a pretrained module",
-        "This turns requires_grad back on for parameters of pretrained field '{0}', whose changes are never checkpointed: remove it, or remove [Pretrained] to fine-tune '{0}'");
+        "This turns requires_grad back on for parameters of pretrained field '{0}', whose changes are never checkpointed: leave them frozen (TrainableParameters() holds the others), or remove [Pretrained] to fine-tune '{0}'");
+
+    public static readonly DiagnosticDescriptor RequiresGradEnabledInCall = Create(
+        "CKPT011", Reliability, DiagnosticSeverity.Warning,
+        "Gradients turned back on for a pretrained module",
+        "'{1}' turns requires_grad back on for the parameters of what this passes it, which include those of pretrained field '{0}', whose changes are never checkpointed: pass it only trainable parts, or remove [Pretrained] to fine-tune '{0}'");
 
     public static readonly DiagnosticDescriptor PretrainedParametersOptimized = Create(
         "CKPT012", Reliability, DiagnosticSeverity.Warning,
         "Pretrained parameters handed to an optimizer",
-        "Parameters of pretrained field '{0}' go to an optimizer, but what it learns never reaches a checkpoint: pass TrainableParameters() instead");
+        "Parameters of pretrained field '{0}' go to an optimizer, but what they learn never reaches a checkpoint: give the optimizer {1} instead");
+
+    public static readonly DiagnosticDescriptor PretrainedParametersOptimizedInCall = Create(
+        "CKPT012", Reliability, DiagnosticSeverity.Warning,
+        "Pretrained parameters handed to an optimizer",
+        "'{1}' hands the parameters of what this passes it to an optimizer, and they include those of pretrained field '{0}', whose training never reaches a checkpoint: pass it only trainable parts ({2})");
 
     public static readonly DiagnosticDescriptor StrictLoad = Create(
         "CKPT020", Reliability, DiagnosticSeverity.Warning,
         "Strict TorchSharp load on a model with pretrained fields",
-        "'{0}' with strict loading throws on a checkpoint without the pretrained weights of '{1}': use LoadCheckpoint(...)");
+        "'{0}' with strict loading throws on a checkpoint without the pretrained weights of '{1}': use {2}");
+
+    public static readonly DiagnosticDescriptor StrictLoadInCall = Create(
+        "CKPT020", Reliability, DiagnosticSeverity.Warning,
+        "Strict TorchSharp load on a model with pretrained fields",
+        "'{0}' in '{2}' loads the model this passes it strictly, which throws on a checkpoint without the pretrained weights of '{1}': load it with {3} instead");
 
     public static readonly DiagnosticDescriptor FullSave = Create(
         "CKPT021", Reliability, DiagnosticSeverity.Warning,
         "TorchSharp save writes the pretrained weights too",
-        "'save' writes the pretrained weights of '{0}' into every checkpoint: use SaveCheckpoint(...)");
+        "'save' writes the pretrained weights of '{0}' into every checkpoint: use {1}");
+
+    public static readonly DiagnosticDescriptor FullSaveInCall = Create(
+        "CKPT021", Reliability, DiagnosticSeverity.Warning,
+        "TorchSharp save writes the pretrained weights too",
+        "'save' in '{1}' writes the pretrained weights of '{0}' of the model this passes it into every checkpoint: save it with {2} instead");
 
     public static readonly DiagnosticDescriptor InvalidAdapter = Create(
         "CKPT030", Usage, DiagnosticSeverity.Error,

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Linq;
 using System.Threading;
@@ -8,59 +9,222 @@ using Microsoft.CodeAnalysis.Operations;
 
 namespace CheckpointGen.Analyzers;
 
-/// <summary>CKPT010: a model whose constructors never freeze its pretrained modules.</summary>
+/// <summary>
+/// CKPT010: a model that nothing freezes when it is constructed. A freeze counts when it runs as part of construction:
+/// a <c>FreezePretrained()</c> or <c>LoadPretrained()</c> on the new instance in a constructor, in a method a constructor
+/// calls on it or hands it to (a bounded number of calls deep), in every factory that creates it (when its constructors are
+/// private), or, for an abstract model, in a constructor of a type deriving from it. A lambda is not counted: it may never run.
+/// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class FreezeInConstructorAnalyzer : CheckpointAnalyzer
 {
-    /// <summary>The generated members that freeze.</summary>
-    private static readonly ImmutableHashSet<string> FreezingMethods = ImmutableHashSet.Create("FreezePretrained", "LoadPretrained");
+    /// <summary>The diagnostic property saying where the fix may insert <c>FreezePretrained();</c>; absent where it may not.</summary>
+    internal const string Insert = nameof(Insert);
+
+    /// <summary>After the constructor's last <c>RegisterComponents()</c> or <c>register_module(...)</c>.</summary>
+    internal const string AfterRegistration = nameof(AfterRegistration);
+
+    /// <summary>At the end of a constructor of a type that is not abstract: construction of the type's own part ends there.</summary>
+    internal const string AtEnd = nameof(AtEnd);
+
+    private const int MaxCallDepth = 3;
 
     /// <inheritdoc/>
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(DiagnosticDescriptors.NeverFrozen);
 
     private protected override void Register(CompilationStartAnalysisContext start, CheckpointSymbols symbols)
     {
-        start.RegisterSymbolStartAction(symbol => AnalyzeType(symbol, symbols), SymbolKind.NamedType);
-    }
+        // Whether anything freezes a type, decided once per type, and only for a constructor that does not freeze by itself.
+        var frozen = new ConcurrentDictionary<INamedTypeSymbol, bool>(SymbolEqualityComparer.Default);
+        bool IsFrozen(INamedTypeSymbol type, CancellationToken cancellationToken) => frozen.GetOrAdd(type, t =>
+        {
+            var freezes = new ConstructionFreeze(symbols, cancellationToken);
+            return freezes.Frozen(t) || t.IsAbstract && symbols.DerivedTypes(t).Any(freezes.Frozen);
+        });
 
-    private static void AnalyzeType(SymbolStartAnalysisContext context, CheckpointSymbols symbols)
-    {
-        var type = (INamedTypeSymbol)context.Symbol;
-        // Only where the generator wrote FreezePretrained(): elsewhere CKPT001-005 say what to fix first.
-        if (!type.GetMembers().OfType<IFieldSymbol>().Any(symbols.IsPretrained) || type.GetMembers("FreezePretrained").IsEmpty)
+        // Each constructor is read in the operation block the driver builds anyway: no body is bound twice in the common case.
+        start.RegisterOperationBlockAction(context =>
         {
-            return;
-        }
-        var frozen = 0;
-        context.RegisterOperationAction(operation =>
-        {
-            var invocation = (IInvocationOperation)operation.Operation;
-            if (operation.ContainingSymbol is IMethodSymbol { MethodKind: MethodKind.Constructor } constructor
-                && SymbolEqualityComparer.Default.Equals(constructor.ContainingType, type)
-                && FreezingMethods.Contains(invocation.TargetMethod.Name)
-                && invocation.Instance is IInstanceReferenceOperation)
-            {
-                Interlocked.Exchange(ref frozen, 1);
-            }
-        }, OperationKind.Invocation);
-        context.RegisterSymbolEndAction(end =>
-        {
-            if (Volatile.Read(ref frozen) == 1)
+            if (context.OwningSymbol is not IMethodSymbol { MethodKind: MethodKind.Constructor, ContainingType: var type } constructor
+                || !IsChecked(type, symbols)
+                || constructor.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(context.CancellationToken) is not ConstructorDeclarationSyntax declaration
+                || declaration.Initializer?.ThisOrBaseKeyword.Text == "this")
             {
                 return;
             }
-            // Constructors that chain to this(...) run another constructor's body; the squiggle goes where the call belongs.
-            var constructors = type.InstanceConstructors
-                .SelectMany(c => c.DeclaringSyntaxReferences)
-                .Select(r => r.GetSyntax(end.CancellationToken))
-                .OfType<ConstructorDeclarationSyntax>()
-                .Where(c => c.Initializer?.ThisOrBaseKeyword.Text != "this")
-                .ToArray();
-            var locations = constructors.Length > 0 ? constructors.Select(c => c.Identifier.GetLocation()) : [type.Locations[0]];
-            foreach (var location in locations)
+            var freezes = new ConstructionFreeze(symbols, context.CancellationToken);
+            if (context.OperationBlocks.Any(block => freezes.FreezesThis(block)) || IsFrozen(type, context.CancellationToken))
             {
-                end.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.NeverFrozen, location, type.Name));
+                return;
             }
+            var insert = Registers(declaration) ? AfterRegistration : type.IsAbstract ? null : AtEnd;
+            var properties = insert is null ? ImmutableDictionary<string, string?>.Empty : ImmutableDictionary<string, string?>.Empty.Add(Insert, insert);
+            context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.NeverFrozen, declaration.Identifier.GetLocation(), properties, type.Name, Remedy(type)));
         });
+
+        // A type without a constructor of its own (a primary constructor, or none) gets the warning on its name.
+        start.RegisterSymbolAction(context =>
+        {
+            var type = (INamedTypeSymbol)context.Symbol;
+            if (IsChecked(type, symbols)
+                && !type.InstanceConstructors.Any(c => c.DeclaringSyntaxReferences.Any(r => r.GetSyntax(context.CancellationToken) is ConstructorDeclarationSyntax))
+                && !IsFrozen(type, context.CancellationToken))
+            {
+                context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.NeverFrozen, type.Locations[0], type.Name, Remedy(type)));
+            }
+        }, SymbolKind.NamedType);
+    }
+
+    /// <summary>Only a type that declares [Pretrained] members and got a generated FreezePretrained(): elsewhere CKPT001-005 say what to fix first.</summary>
+    private static bool IsChecked(INamedTypeSymbol type, CheckpointSymbols symbols)
+        => !symbols.DeclaredPretrained(type).IsEmpty && !type.GetMembers("FreezePretrained").IsEmpty;
+
+    /// <summary>An abstract model's own constructors run before a derived type registers its fields: freezing there would throw.</summary>
+    private static string Remedy(INamedTypeSymbol type)
+        => type.IsAbstract && !type.InstanceConstructors.SelectMany(c => c.DeclaringSyntaxReferences).Select(r => r.GetSyntax()).OfType<ConstructorDeclarationSyntax>().Any(Registers)
+            ? "call FreezePretrained() after RegisterComponents() in the constructors of the types deriving from it"
+            : "call FreezePretrained() after RegisterComponents()";
+
+    /// <summary>True when the constructor registers modules itself, as a statement of its own body.</summary>
+    internal static bool Registers(ConstructorDeclarationSyntax constructor)
+        => constructor.Body?.Statements.Any(s => s is ExpressionStatementSyntax { Expression: var expression } && IsRegistration(expression))
+            ?? (constructor.ExpressionBody is { Expression: var body } && IsRegistration(body));
+
+    /// <summary><c>RegisterComponents()</c> or <c>register_module(...)</c>, on this.</summary>
+    internal static bool IsRegistration(ExpressionSyntax expression)
+        => expression is InvocationExpressionSyntax
+        {
+            Expression: IdentifierNameSyntax { Identifier.Text: "RegisterComponents" or "register_module" }
+                or MemberAccessExpressionSyntax { Expression: ThisExpressionSyntax, Name.Identifier.Text: "RegisterComponents" or "register_module" },
+        };
+
+    /// <summary>Whether construction of a type freezes the new instance.</summary>
+    private sealed class ConstructionFreeze(CheckpointSymbols symbols, CancellationToken cancellationToken)
+    {
+        /// <summary>A constructor, or every factory of a type whose constructors are private, freezes the new instance.</summary>
+        public bool Frozen(INamedTypeSymbol type)
+            => type.InstanceConstructors.Any(c => symbols.Bodies.Body(c, cancellationToken) is { } body && FreezesThis(body, depth: 0))
+                || FactoriesFreeze(type);
+
+        public bool FreezesThis(IOperation body) => FreezesThis(body, depth: 0);
+
+        private bool FreezesThis(IOperation body, int depth)
+        {
+            foreach (var invocation in Executed(body).OfType<IInvocationOperation>())
+            {
+                if (Sinks.Recognize(invocation, symbols) is { Kind: SinkKind.Freeze } sink && IsThis(sink.Value))
+                {
+                    return true;
+                }
+                var target = invocation.TargetMethod;
+                if (depth < MaxCallDepth && target.MethodKind == MethodKind.LocalFunction
+                    && LocalFunction(body, target) is { Body: { } local } && FreezesThis(local, depth + 1))
+                {
+                    return true;
+                }
+                if (depth < MaxCallDepth && IsThis(invocation.Instance) && symbols.Summaries.CanSummarize(target)
+                    && symbols.Bodies.Body(target, cancellationToken) is { } called && FreezesThis(called, depth + 1))
+                {
+                    return true;
+                }
+                if (invocation.Arguments.Any(a => IsThis(a.Value) && FreezesParameter(target, a)))
+                {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        /// <summary>Every <c>new T(...)</c> in the type's static methods is frozen before it is handed out, and there is one.</summary>
+        private bool FactoriesFreeze(INamedTypeSymbol type)
+        {
+            if (type.InstanceConstructors.Any(c => c.IsImplicitlyDeclared || c.DeclaredAccessibility != Accessibility.Private))
+            {
+                return false;
+            }
+            var created = 0;
+            foreach (var factory in type.GetMembers().OfType<IMethodSymbol>().Where(m => m.IsStatic && m.MethodKind == MethodKind.Ordinary))
+            {
+                if (symbols.Bodies.Body(factory, cancellationToken) is not { } body)
+                {
+                    continue;
+                }
+                foreach (var creation in body.DescendantsAndSelf().OfType<IObjectCreationOperation>())
+                {
+                    if (!SymbolEqualityComparer.Default.Equals(creation.Type?.OriginalDefinition, type.OriginalDefinition))
+                    {
+                        continue;
+                    }
+                    created++;
+                    if (!FrozenAfterCreation(creation, body))
+                    {
+                        return false;
+                    }
+                }
+            }
+            return created > 0;
+        }
+
+        /// <summary><c>var model = new T(); model.FreezePretrained();</c>, or the local handed to a method that freezes it.</summary>
+        private bool FrozenAfterCreation(IObjectCreationOperation creation, IOperation body)
+        {
+            var local = creation.Parent switch
+            {
+                IVariableInitializerOperation { Parent: IVariableDeclaratorOperation declarator } => declarator.Symbol,
+                ISimpleAssignmentOperation { Target: ILocalReferenceOperation target } => target.Local,
+                _ => null,
+            };
+            return local is not null && Executed(body).OfType<IInvocationOperation>().Any(invocation =>
+                Sinks.Recognize(invocation, symbols) is { Kind: SinkKind.Freeze } sink && IsLocal(sink.Value, local)
+                || invocation.Arguments.Any(a => IsLocal(a.Value, local) && FreezesParameter(invocation.TargetMethod, a)));
+        }
+
+        private bool FreezesParameter(IMethodSymbol method, IArgumentOperation argument)
+            => symbols.Summaries.ParameterSinks(method, depth: 1, cancellationToken)
+                .Any(s => s.Sink.Kind == SinkKind.Freeze && !s.InLambda && s.Ordinal == argument.Parameter?.Ordinal && s.Value.Shape == Flow.Shape.Self);
+
+        /// <summary>The operations that run when the body does: lambdas and local functions only run when called.</summary>
+        private static System.Collections.Generic.IEnumerable<IOperation> Executed(IOperation body)
+        {
+            var pending = new System.Collections.Generic.Stack<IOperation>();
+            pending.Push(body);
+            while (pending.Count > 0)
+            {
+                var operation = pending.Pop();
+                yield return operation;
+                foreach (var child in operation.ChildOperations.Reverse())
+                {
+                    if (child is not (IAnonymousFunctionOperation or ILocalFunctionOperation))
+                    {
+                        pending.Push(child);
+                    }
+                }
+            }
+        }
+
+        private static ILocalFunctionOperation? LocalFunction(IOperation body, IMethodSymbol function)
+        {
+            var root = body;
+            while (root.Parent is { } parent)
+            {
+                root = parent;
+            }
+            return root.DescendantsAndSelf().OfType<ILocalFunctionOperation>().FirstOrDefault(f => SymbolEqualityComparer.Default.Equals(f.Symbol, function.OriginalDefinition));
+        }
+
+        private static bool IsThis(IOperation? operation)
+            => Unconverted(operation) is IInstanceReferenceOperation { ReferenceKind: InstanceReferenceKind.ContainingTypeInstance };
+
+        private static bool IsLocal(IOperation? operation, ILocalSymbol local)
+            => Unconverted(operation) is ILocalReferenceOperation reference && SymbolEqualityComparer.Default.Equals(reference.Local, local);
+
+        private static IOperation? Unconverted(IOperation? operation)
+        {
+            while (operation is IConversionOperation conversion)
+            {
+                operation = conversion.Operand;
+            }
+            return operation;
+        }
     }
 }

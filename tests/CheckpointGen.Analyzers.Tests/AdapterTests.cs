@@ -172,5 +172,5 @@ public sealed class AdapterTests
             public static optim.Optimizer Everything(Model model) => optim.Adam({|#0:model.Vae.parameters()|});
         }
         """,
-        Verify<PretrainedOptimizerAnalyzer>.Diagnostic(DiagnosticDescriptors.PretrainedParametersOptimized).WithArguments("Vae"));
+        Verify<PretrainedOptimizerAnalyzer>.Diagnostic(DiagnosticDescriptors.PretrainedParametersOptimized).WithArguments("Vae", "model.TrainableParameters()"));
 }

@@ -7,6 +7,8 @@ namespace CheckpointGen.Analyzers.Tests;
 /// <summary>CKPT010.</summary>
 public sealed class FreezeInConstructorTests
 {
+    private const string Register = "call FreezePretrained() after RegisterComponents()";
+
     [Theory]
     [InlineData("FreezePretrained();")]
     [InlineData("LoadPretrained();")]
@@ -112,8 +114,8 @@ public sealed class FreezeInConstructorTests
             public override Tensor forward(Tensor x) => head.forward(vae.forward(x));
         }
         """,
-        Verify.Diagnostic(DiagnosticDescriptors.NeverFrozen, 0).WithArguments("Model"),
-        Verify.Diagnostic(DiagnosticDescriptors.NeverFrozen, 1).WithArguments("Model"));
+        Verify.Diagnostic(DiagnosticDescriptors.NeverFrozen, 0).WithArguments("Model", Register),
+        Verify.Diagnostic(DiagnosticDescriptors.NeverFrozen, 1).WithArguments("Model", Register));
 
     [Fact]
     public Task Freeze_goes_at_the_end_without_RegisterComponents_and_an_expression_body_becomes_a_block() => Verify.CodeFix("""
@@ -164,8 +166,8 @@ public sealed class FreezeInConstructorTests
             public override Tensor forward(Tensor x) => vae.forward(x);
         }
         """,
-        Verify.Diagnostic(DiagnosticDescriptors.NeverFrozen, 0).WithArguments("Manual"),
-        Verify.Diagnostic(DiagnosticDescriptors.NeverFrozen, 1).WithArguments("Arrow"));
+        Verify.Diagnostic(DiagnosticDescriptors.NeverFrozen, 0).WithArguments("Manual", Register),
+        Verify.Diagnostic(DiagnosticDescriptors.NeverFrozen, 1).WithArguments("Arrow", Register));
 
     [Fact]
     public Task Freezing_another_model_does_not_count() => Verify.Analyzer("""
@@ -176,5 +178,183 @@ public sealed class FreezeInConstructorTests
             public override Tensor forward(Tensor x) => vae.forward(x);
         }
         """,
-        Verify.Diagnostic(DiagnosticDescriptors.NeverFrozen).WithArguments("Model"));
+        Verify.Diagnostic(DiagnosticDescriptors.NeverFrozen).WithArguments("Model", Register));
+
+    [Fact]
+    public Task A_freeze_in_a_method_the_constructor_calls_counts() => Verify.Analyzer("""
+        public partial class Helper : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] private readonly Linear vae = nn.Linear(4, 4);
+            public Helper() : base("m") { RegisterComponents(); Setup(); }
+            private void Setup() => Prepare(load: false);
+            private void Prepare(bool load) { if (load) LoadPretrained(); else FreezePretrained(); }
+            public override Tensor forward(Tensor x) => vae.forward(x);
+        }
+
+        public static class Freezer
+        {
+            public static void Freeze(ICheckpointable model) => model.FreezePretrained();
+        }
+
+        public partial class Handed : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] private readonly Linear vae = nn.Linear(4, 4);
+            public Handed() : base("m") { RegisterComponents(); Freezer.Freeze(this); }
+            public override Tensor forward(Tensor x) => vae.forward(x);
+        }
+
+        public partial class Local : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] private readonly Linear vae = nn.Linear(4, 4);
+            public Local() : base("m")
+            {
+                RegisterComponents();
+                Freeze();
+                void Freeze() => this.FreezePretrained();
+            }
+            public override Tensor forward(Tensor x) => vae.forward(x);
+        }
+        """);
+
+    /// <summary>A lambda may never run, and a local function never called does not run: neither counts.</summary>
+    [Fact]
+    public Task A_freeze_in_a_lambda_or_an_uncalled_local_function_does_not_count() => Verify.CodeFix("""
+        public partial class Lazy : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] private readonly Linear vae = nn.Linear(4, 4);
+            private readonly System.Action freeze;
+            public {|#0:Lazy|}() : base("m")
+            {
+                RegisterComponents();
+                freeze = () => FreezePretrained();
+                void Unused() => FreezePretrained();
+            }
+            public override Tensor forward(Tensor x) => vae.forward(x);
+        }
+        """, """
+        public partial class Lazy : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] private readonly Linear vae = nn.Linear(4, 4);
+            private readonly System.Action freeze;
+            public Lazy() : base("m")
+            {
+                RegisterComponents();
+                FreezePretrained();
+                freeze = () => FreezePretrained();
+                void Unused() => FreezePretrained();
+            }
+            public override Tensor forward(Tensor x) => vae.forward(x);
+        }
+        """,
+        Verify.Diagnostic(DiagnosticDescriptors.NeverFrozen, 0).WithArguments("Lazy", Register));
+
+    /// <summary>The abstract base registers nothing: the derived type's constructor freezes, or is where the fix belongs.</summary>
+    [Fact]
+    public Task A_derived_constructor_freezes_an_abstract_base() => Verify.Analyzer("""
+        public abstract partial class Backbone : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] protected readonly Linear encoder = nn.Linear(4, 4);
+            protected Backbone(string name) : base(name) { }
+        }
+
+        public sealed class Classifier : Backbone
+        {
+            private readonly Linear head = nn.Linear(4, 2);
+            public Classifier() : base("c") { RegisterComponents(); FreezePretrained(); }
+            public override Tensor forward(Tensor x) => head.forward(encoder.forward(x));
+        }
+        """);
+
+    /// <summary>Never into an abstract base's constructor that registers nothing: freezing there would throw.</summary>
+    [Fact]
+    public Task An_abstract_base_nothing_freezes_gets_no_fix_in_its_constructor() => Verify.NoFix("""
+        public abstract partial class Backbone : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] protected readonly Linear encoder = nn.Linear(4, 4);
+            protected {|#0:Backbone|}(string name) : base(name) { }
+        }
+
+        public sealed class Classifier : Backbone
+        {
+            private readonly Linear head = nn.Linear(4, 2);
+            public Classifier() : base("c") { RegisterComponents(); }
+            public override Tensor forward(Tensor x) => head.forward(encoder.forward(x));
+        }
+        """,
+        Verify.Diagnostic(DiagnosticDescriptors.NeverFrozen, 0).WithArguments("Backbone",
+            "call FreezePretrained() after RegisterComponents() in the constructors of the types deriving from it"));
+
+    [Fact]
+    public Task A_factory_that_freezes_every_instance_it_creates_counts() => Verify.Analyzer("""
+        public partial class Built : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained("w.safetensors")] private readonly Linear vae = nn.Linear(4, 4);
+            private Built() : base("b") { RegisterComponents(); }
+            public override Tensor forward(Tensor x) => vae.forward(x);
+
+            public static Built Create()
+            {
+                var model = new Built();
+                model.LoadPretrained();
+                return model;
+            }
+
+            public static Built CreateFrozen()
+            {
+                Built model;
+                model = new Built();
+                model.FreezePretrained();
+                return model;
+            }
+        }
+        """);
+
+    [Fact]
+    public Task A_factory_is_not_enough_where_the_constructor_is_public_or_an_instance_escapes() => Verify.Analyzer("""
+        public partial class Open : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] private readonly Linear vae = nn.Linear(4, 4);
+            public {|#0:Open|}() : base("b") { RegisterComponents(); }
+            public override Tensor forward(Tensor x) => vae.forward(x);
+            public static Open Create() { var model = new Open(); model.FreezePretrained(); return model; }
+        }
+
+        public partial class Leaky : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] private readonly Linear vae = nn.Linear(4, 4);
+            private {|#1:Leaky|}() : base("b") { RegisterComponents(); }
+            public override Tensor forward(Tensor x) => vae.forward(x);
+            public static Leaky Create() { var model = new Leaky(); model.FreezePretrained(); return model; }
+            public static Leaky Raw() => new Leaky();
+        }
+        """,
+        Verify.Diagnostic(DiagnosticDescriptors.NeverFrozen, 0).WithArguments("Open", Register),
+        Verify.Diagnostic(DiagnosticDescriptors.NeverFrozen, 1).WithArguments("Leaky", Register));
+
+    /// <summary>Comments around an expression body stay where they were written when it becomes a block.</summary>
+    [Fact]
+    public Task The_fix_keeps_the_comments_of_an_expression_bodied_constructor() => Verify.CodeFix("""
+        public partial class Arrow : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] private readonly Linear vae = nn.Linear(4, 4);
+
+            public {|#0:Arrow|}() : base("m") => RegisterComponents(); // registers vae
+
+            public override Tensor forward(Tensor x) => vae.forward(x);
+        }
+        """, """
+        public partial class Arrow : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] private readonly Linear vae = nn.Linear(4, 4);
+
+            public Arrow() : base("m")
+            {
+                RegisterComponents(); // registers vae
+                FreezePretrained();
+            }
+
+            public override Tensor forward(Tensor x) => vae.forward(x);
+        }
+        """,
+        Verify.Diagnostic(DiagnosticDescriptors.NeverFrozen, 0).WithArguments("Arrow", Register));
 }

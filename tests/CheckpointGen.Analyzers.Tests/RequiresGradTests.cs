@@ -77,4 +77,91 @@ public sealed class RequiresGradTests
         foreach (var p in vae.parameters()) { var copy = p.detach(); copy.requires_grad = enabled; }
         foreach (var p in vae.parameters()) { p.requires_grad = enabled; p.requires_grad_(enabled); }
         """));
+
+    private const string Models = """
+        public sealed class Encoder : nn.Module<Tensor, Tensor>
+        {
+            public readonly Linear stem = nn.Linear(4, 4);
+            public Encoder() : base("e") { RegisterComponents(); }
+            public override Tensor forward(Tensor x) => stem.forward(x);
+        }
+
+        public partial class Captioner : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] public readonly Encoder vae = new();
+            public readonly Linear head = nn.Linear(4, 2);
+            public Captioner() : base("c") { RegisterComponents(); FreezePretrained(); }
+            public Encoder Encoder => vae;
+            public override Tensor forward(Tensor x) => head.forward(vae.forward(x));
+        }
+
+        """;
+
+    [Fact]
+    public Task Submodules_properties_and_the_whole_model_are_followed() => Verify.Analyzer(Models + """
+        public static class Training
+        {
+            public static void FineTune(Captioner model)
+            {
+                {|#0:model.vae.stem.weight!.requires_grad = true|};
+                foreach (var p in model.Encoder.parameters()) { {|#1:p.requires_grad = true|}; }
+                foreach (var (name, p) in model.named_parameters()) { {|#2:p.with_requires_grad(true)|}; }
+                var encoder = model.vae;
+                foreach (var child in encoder.children()) { foreach (var p in child.parameters()) { {|#3:p.requires_grad_()|}; } }
+            }
+        }
+        """,
+        Verify.Diagnostic(DiagnosticDescriptors.RequiresGradEnabled, 0).WithArguments("vae"),
+        Verify.Diagnostic(DiagnosticDescriptors.RequiresGradEnabled, 1).WithArguments("vae"),
+        Verify.Diagnostic(DiagnosticDescriptors.RequiresGradEnabled, 2).WithArguments("vae"),
+        Verify.Diagnostic(DiagnosticDescriptors.RequiresGradEnabled, 3).WithArguments("vae"));
+
+    /// <summary>A helper that turns gradients on for whatever it is given: flagged where it is given pretrained parameters.</summary>
+    [Fact]
+    public Task A_helper_is_flagged_where_it_is_given_the_pretrained_field() => Verify.Analyzer(Models + """
+        public static class Gradients
+        {
+            public static void Unfreeze(nn.Module module)
+            {
+                foreach (var p in module.parameters()) p.requires_grad = true;
+            }
+
+            public static void Enable(Parameter p) => p.requires_grad_(true);
+            public static void Deeper(nn.Module module) => Unfreeze(module);
+        }
+
+        public static class Training
+        {
+            public static void FineTune(Captioner model)
+            {
+                Gradients.Unfreeze({|#0:model.vae|});
+                Gradients.Unfreeze(model.head);
+                Gradients.Enable({|#1:model.vae.stem.weight!|});
+                Gradients.Deeper({|#2:model|});
+            }
+        }
+        """,
+        Verify.Diagnostic(DiagnosticDescriptors.RequiresGradEnabledInCall, 0).WithArguments("vae", "Gradients.Unfreeze"),
+        Verify.Diagnostic(DiagnosticDescriptors.RequiresGradEnabledInCall, 1).WithArguments("vae", "Gradients.Enable"),
+        Verify.Diagnostic(DiagnosticDescriptors.RequiresGradEnabledInCall, 2).WithArguments("vae", "Gradients.Deeper"));
+
+    /// <summary>A clone is a new tensor: it trains without touching the frozen weights.</summary>
+    [Fact]
+    public Task Clones_and_reassigned_locals_are_not_pretrained_parameters() => Verify.Analyzer(Models + """
+        public static class Training
+        {
+            public static void Probe(Captioner model)
+            {
+                foreach (var p in model.vae.parameters())
+                {
+                    var copy = p.detach().clone();
+                    copy.requires_grad = true;
+                    p.clone().requires_grad_();
+                }
+                var parameters = model.vae.parameters();
+                parameters = model.TrainableParameters();
+                foreach (var p in parameters) p.requires_grad = true;
+            }
+        }
+        """);
 }

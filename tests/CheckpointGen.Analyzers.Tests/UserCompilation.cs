@@ -11,6 +11,13 @@ internal static class UserCompilation
 {
     public static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Latest);
 
+    private static readonly MetadataReference[] References =
+    [
+        .. Net100.References.All,
+        MetadataReference.CreateFromFile(typeof(TorchSharp.torch).Assembly.Location),
+        MetadataReference.CreateFromFile(typeof(PretrainedAttribute).Assembly.Location),
+    ];
+
     /// <summary>Compiles the trees and runs the generator; returns what it generated and the compilation with it.</summary>
     /// <param name="references">Assemblies the code uses besides .NET, TorchSharp and CheckpointGen.</param>
     public static (GeneratorDriverRunResult Generated, Compilation Output) Generate(string assemblyName, OutputKind kind, IEnumerable<SyntaxTree> trees, IEnumerable<MetadataReference>? references = null)
@@ -18,7 +25,7 @@ internal static class UserCompilation
         var compilation = CSharpCompilation.Create(
             assemblyName,
             trees,
-            [.. Net100.References.All, MetadataReference.CreateFromFile(typeof(TorchSharp.torch).Assembly.Location), MetadataReference.CreateFromFile(typeof(PretrainedAttribute).Assembly.Location), .. references ?? []],
+            [.. References, .. references ?? []],
             new CSharpCompilationOptions(kind, nullableContextOptions: NullableContextOptions.Enable)
                 // As the .NET SDK does: TorchSharp targets an older System.Runtime that unifies with this one.
                 .WithSpecificDiagnosticOptions([new("CS1701", ReportDiagnostic.Suppress), new("CS1702", ReportDiagnostic.Suppress)]));

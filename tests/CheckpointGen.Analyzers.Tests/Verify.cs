@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using System.Threading.Tasks;
 using Basic.Reference.Assemblies;
 using CheckpointGen.Generator;
@@ -59,12 +60,29 @@ internal static class Verify<TAnalyzer, TCodeFix>
     public static Task NoFix(string source, params DiagnosticResult[] expected)
         => CodeFix(source, source, expected);
 
-    /// <summary>Where one fix settles the diagnostics of its neighbours, Fix All still applies to every one.</summary>
-    public static Task CodeFix(string source, string fixedSource, string batchFixedSource, params DiagnosticResult[] expected)
+    /// <summary>
+    /// Applies the fix one diagnostic at a time and with Fix All (in the document, the project and the solution), compares
+    /// each result, and builds both with the generator's output: a fix must leave code that compiles.
+    /// Where one fix settles the diagnostics of its neighbours, Fix All still applies to every one.
+    /// </summary>
+    public static async Task CodeFix(string source, string fixedSource, string batchFixedSource, params DiagnosticResult[] expected)
     {
         var test = new Test { TestCode = Usings + source, FixedCode = Usings + fixedSource, BatchFixedCode = Usings + batchFixedSource };
         test.ExpectedDiagnostics.AddRange(expected);
-        return test.RunAsync();
+        await test.RunAsync();
+        AssertBuilds(fixedSource);
+        AssertBuilds(batchFixedSource);
+    }
+
+    /// <summary>Compiles the code as a build does, generator included, and fails on any compiler error.</summary>
+    private static void AssertBuilds(string source)
+    {
+        // Without the test's markup: {|#0:...|} around a diagnostic no fix removes.
+        var code = System.Text.RegularExpressions.Regex.Replace(Usings + source, @"\{\|[^:|]*:|\|\}", "");
+        var tree = CSharpSyntaxTree.ParseText(code, UserCompilation.ParseOptions, "Fixed.cs");
+        var (_, output) = UserCompilation.Generate("Fixed", OutputKind.DynamicallyLinkedLibrary, [tree]);
+        var errors = output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToArray();
+        Xunit.Assert.True(errors.Length == 0, "The fixed code does not build:\n" + string.Join("\n", errors.Select(e => e.ToString())));
     }
 
     private sealed class Test : CSharpCodeFixTest<TAnalyzer, TCodeFix, DefaultVerifier>

@@ -49,11 +49,52 @@ public partial class NeverFrozen : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x) => head.forward(vae.forward(x));
 }
 
+public partial class FrozenLater : nn.Module<Tensor, Tensor>
+{
+    [Pretrained] private readonly Linear vae = nn.Linear(4, 4);
+    private readonly System.Action freeze;
+
+    public FrozenLater() : base("l") // expect: warning CKPT010
+    {
+        RegisterComponents();
+        freeze = () => FreezePretrained(); // a lambda that may never run
+    }
+
+    public override Tensor forward(Tensor x) => vae.forward(x);
+}
+
+/// <summary>Holds a model with pretrained fields, and has none of its own.</summary>
+public class Pipeline : nn.Module<Tensor, Tensor>
+{
+    private readonly Captioner captioner = new();
+    public Pipeline() : base("p") { RegisterComponents(); }
+    public override Tensor forward(Tensor x) => captioner.forward(x);
+}
+
 public static class Misuse
 {
-    public static void Checkpoints(Captioner model, string path)
+    public static void Checkpoints(Captioner model, Pipeline pipeline, string path)
     {
         model.load(path); // expect: warning CKPT020
         model.save(path); // expect: warning CKPT021
+        nn.Module module = model;
+        module.save(path); // expect: warning CKPT021
+        pipeline.load(path); // expect: warning CKPT020
+    }
+
+    public static Adam Optimizer(Captioner model)
+    {
+        var encoder = model.Vae;
+        return optim.Adam(encoder.parameters()); // expect: error CKPT012
+    }
+
+    public static void FineTune(Captioner model) => Unfreeze(model.Vae); // expect: warning CKPT011
+
+    private static void Unfreeze(nn.Module module)
+    {
+        foreach (var p in module.parameters())
+        {
+            p.requires_grad = true;
+        }
     }
 }
