@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using System.Linq;
 using System.Threading;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Operations;
@@ -42,25 +43,27 @@ public sealed class FreezeInConstructorAnalyzer : CheckpointAnalyzer
             return freezes.Frozen(t) || t.IsAbstract && symbols.DerivedTypes(t).Any(freezes.Frozen);
         });
 
-        // Each constructor is read in the operation block the driver builds anyway: no body is bound twice in the common case.
-        start.RegisterOperationBlockAction(context =>
+        // Each constructor is read in the operation tree the driver builds anyway: no body is bound twice in the common case.
+        start.RegisterOperationAction(context =>
         {
-            if (context.OwningSymbol is not IMethodSymbol { MethodKind: MethodKind.Constructor, ContainingType: var type } constructor
+            var body = (IConstructorBodyOperation)context.Operation;
+            // The common case, a constructor that freezes, costs a look at its text and its calls: the type's [Pretrained]
+            // members (their attributes bound) are asked for only when it does not.
+            if (body.Syntax is not ConstructorDeclarationSyntax declaration
+                || declaration.Initializer?.ThisOrBaseKeyword.Text == "this"
+                || !MayDeclarePretrained(declaration)
+                || context.ContainingSymbol is not IMethodSymbol { ContainingType: var type }
+                || type.GetMembers("FreezePretrained").IsEmpty
+                || new ConstructionFreeze(symbols, context.CancellationToken).FreezesThis(body)
                 || !IsChecked(type, symbols)
-                || constructor.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(context.CancellationToken) is not ConstructorDeclarationSyntax declaration
-                || declaration.Initializer?.ThisOrBaseKeyword.Text == "this")
-            {
-                return;
-            }
-            var freezes = new ConstructionFreeze(symbols, context.CancellationToken);
-            if (context.OperationBlocks.Any(block => freezes.FreezesThis(block)) || IsFrozen(type, context.CancellationToken))
+                || IsFrozen(type, context.CancellationToken))
             {
                 return;
             }
             var insert = Registers(declaration) ? AfterRegistration : type.IsAbstract ? null : AtEnd;
             var properties = insert is null ? ImmutableDictionary<string, string?>.Empty : ImmutableDictionary<string, string?>.Empty.Add(Insert, insert);
             context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.NeverFrozen, declaration.Identifier.GetLocation(), properties, type.Name, Remedy(type)));
-        });
+        }, OperationKind.ConstructorBody);
 
         // A type without a constructor of its own (a primary constructor, or none) gets the warning on its name.
         start.RegisterSymbolAction(context =>
@@ -74,6 +77,10 @@ public sealed class FreezeInConstructorAnalyzer : CheckpointAnalyzer
             }
         }, SymbolKind.NamedType);
     }
+
+    /// <summary>Syntax only, before any symbol is asked for: the generator writes FreezePretrained() only into a partial type.</summary>
+    private static bool MayDeclarePretrained(ConstructorDeclarationSyntax constructor)
+        => constructor.Parent is TypeDeclarationSyntax declaration && declaration.Modifiers.Any(SyntaxKind.PartialKeyword);
 
     /// <summary>Only a type that declares [Pretrained] members and got a generated FreezePretrained(): elsewhere CKPT001-005 say what to fix first.</summary>
     private static bool IsChecked(INamedTypeSymbol type, CheckpointSymbols symbols)
@@ -112,7 +119,7 @@ public sealed class FreezeInConstructorAnalyzer : CheckpointAnalyzer
         {
             foreach (var invocation in Executed(body).OfType<IInvocationOperation>())
             {
-                if (Sinks.Recognize(invocation, symbols) is { Kind: SinkKind.Freeze } sink && IsThis(sink.Value))
+                if (IsFreezeOfThis(invocation) || Sinks.Recognize(invocation, symbols) is { Kind: SinkKind.Freeze } sink && IsThis(sink.Value))
                 {
                     return true;
                 }
@@ -134,6 +141,14 @@ public sealed class FreezeInConstructorAnalyzer : CheckpointAnalyzer
             }
             return false;
         }
+
+        /// <summary>
+        /// <c>FreezePretrained()</c>, <c>LoadPretrained()</c> or <c>this.LoadPretrained(options)</c> on the instance under
+        /// construction: in a type with generated members no user method can take those names, so no symbol needs asking.
+        /// </summary>
+        private static bool IsFreezeOfThis(IInvocationOperation invocation)
+            => invocation.TargetMethod.Name is "FreezePretrained" or "LoadPretrained"
+                && (IsThis(invocation.Instance) || invocation.TargetMethod.IsExtensionMethod && invocation.Arguments.Length > 0 && IsThis(invocation.Arguments[0].Value));
 
         /// <summary>Every <c>new T(...)</c> in the type's static methods is frozen before it is handed out, and there is one.</summary>
         private bool FactoriesFreeze(INamedTypeSymbol type)

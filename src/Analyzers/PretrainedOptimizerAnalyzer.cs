@@ -32,8 +32,8 @@ public sealed class PretrainedOptimizerAnalyzer : CheckpointAnalyzer
             (context, argument, _, value) => context.ReportDiagnostic(Diagnostic.Create(
                 DiagnosticDescriptors.PretrainedParametersOptimizedInCall, SinkAnalysis.Location(argument),
                 value.PartName, SinkAnalysis.Name(((IInvocationOperation)argument.Parent!).TargetMethod), Trainable(value, null, symbols))),
-            OperationKind.Argument,
-            OperationKind.Invocation);
+            OperationKind.Invocation,
+            OperationKind.ObjectCreation);
     }
 
     private static void ReportAtSink(OperationAnalysisContext context, Sink sink, FlowValue value, CheckpointSymbols symbols)

@@ -20,7 +20,11 @@ internal static class SinkAnalysis
     /// <param name="kind">The sinks the analyzer reports.</param>
     /// <param name="atSink">Reports a value reaching a sink in the analyzed code.</param>
     /// <param name="throughCall">Reports a value an argument hands to a method whose parameter reaches a sink.</param>
-    /// <param name="sinkOperations">The operations sinks of <paramref name="kind"/> can be.</param>
+    /// <param name="sinkOperations">
+    /// The operations that hold sinks of <paramref name="kind"/> (an assignment, an invocation, an optimizer's creation with
+    /// its arguments). Invocations are always analyzed, for the calls into the compilation's methods: one callback per
+    /// operation does both, since the callbacks' count is most of an analyzer's cost.
+    /// </param>
     public static void Register(
         CompilationStartAnalysisContext start,
         CheckpointSymbols symbols,
@@ -31,40 +35,52 @@ internal static class SinkAnalysis
     {
         start.RegisterOperationAction(context =>
         {
-            if (Sinks.Recognize(context.Operation, symbols) is { } sink && sink.Kind == kind
-                && new ValueTracer(symbols, callDepth: 0, context.CancellationToken).Trace(sink.Value).FirstOrDefault(v => Reportable(v, sink)) is { } value)
+            foreach (var sink in Sinks.Held(context.Operation, symbols))
             {
-                atSink(context, sink, value);
-            }
-        }, sinkOperations);
-        start.RegisterOperationAction(context =>
-        {
-            var invocation = (IInvocationOperation)context.Operation;
-            if (!symbols.Summaries.TakesValues(invocation.TargetMethod))
-            {
-                return;
-            }
-            // A sink its author suppressed with a pragma is deliberate, wherever the model comes from.
-            var reached = symbols.Summaries.ParameterSinks(invocation.TargetMethod, depth: 1, context.CancellationToken)
-                .Where(s => s.Sink.Kind == kind && !PragmaSuppressions.IsSuppressed(s.Sink.Operation.Syntax, Id(kind)))
-                .ToArray();
-            if (reached.Length == 0)
-            {
-                return;
-            }
-            var tracer = new ValueTracer(symbols, callDepth: 0, context.CancellationToken);
-            foreach (var argument in invocation.Arguments)
-            {
-                var match = reached
-                    .Where(s => s.Ordinal == argument.Parameter?.Ordinal)
-                    .SelectMany(s => tracer.Trace(argument.Value).Select(v => (Sink: s, Value: s.Value.Substitute(v))))
-                    .FirstOrDefault(m => m.Value is not null && Reportable(m.Value, m.Sink.Sink));
-                if (match.Value is { } value)
+                if (sink.Kind == kind
+                    && new ValueTracer(symbols, callDepth: 0, context.CancellationToken).Trace(sink.Value).FirstOrDefault(v => Reportable(v, sink)) is { } value)
                 {
-                    throughCall(context, argument, match.Sink, value);
+                    atSink(context, sink, value);
                 }
             }
-        }, OperationKind.Invocation);
+            if (context.Operation is IInvocationOperation invocation)
+            {
+                AnalyzeCall(context, invocation, symbols, kind, throughCall);
+            }
+        }, sinkOperations.Append(OperationKind.Invocation).Distinct().ToArray());
+    }
+
+    private static void AnalyzeCall(
+        OperationAnalysisContext context,
+        IInvocationOperation invocation,
+        CheckpointSymbols symbols,
+        SinkKind kind,
+        Action<OperationAnalysisContext, IArgumentOperation, ParameterSink, FlowValue> throughCall)
+    {
+        if (!symbols.Summaries.TakesValues(invocation.TargetMethod))
+        {
+            return;
+        }
+        // A sink its author suppressed with a pragma is deliberate, wherever the model comes from.
+        var reached = symbols.Summaries.ParameterSinks(invocation.TargetMethod, depth: 1, context.CancellationToken)
+            .Where(s => s.Sink.Kind == kind && !PragmaSuppressions.IsSuppressed(s.Sink.Operation.Syntax, Id(kind)))
+            .ToArray();
+        if (reached.Length == 0)
+        {
+            return;
+        }
+        var tracer = new ValueTracer(symbols, callDepth: 0, context.CancellationToken);
+        foreach (var argument in invocation.Arguments)
+        {
+            var match = reached
+                .Where(s => s.Ordinal == argument.Parameter?.Ordinal)
+                .SelectMany(s => tracer.Trace(argument.Value).Select(v => (Sink: s, Value: s.Value.Substitute(v))))
+                .FirstOrDefault(m => m.Value is not null && Reportable(m.Value, m.Sink.Sink));
+            if (match.Value is { } value)
+            {
+                throughCall(context, argument, match.Sink, value);
+            }
+        }
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Collections.Immutable;
 using System.Linq;
 using CheckpointGen.Analyzers.Flow;
 using Microsoft.CodeAnalysis;
@@ -49,6 +50,31 @@ internal sealed class Sink(SinkKind kind, IOperation? value, IOperation operatio
 /// <summary>Recognizes sinks: the one definition the analyzers report on and the method summaries follow values into.</summary>
 internal static class Sinks
 {
+    /// <summary>
+    /// The sinks an assignment, an invocation or an object creation holds: itself, or the arguments of an optimizer's creation.
+    /// The analyzers ask this of the operations they register for, rather than of every argument in the compilation.
+    /// </summary>
+    public static IEnumerable<Sink> Held(IOperation operation, CheckpointSymbols symbols)
+    {
+        if (Recognize(operation, symbols) is { } sink)
+        {
+            yield return sink;
+        }
+        var arguments = operation switch
+        {
+            IInvocationOperation invocation when CreatesOptimizer(operation, symbols) => invocation.Arguments,
+            IObjectCreationOperation creation when CreatesOptimizer(operation, symbols) => creation.Arguments,
+            _ => ImmutableArray<IArgumentOperation>.Empty,
+        };
+        foreach (var argument in arguments)
+        {
+            if (FromArgument(argument, symbols) is { } argumentSink)
+            {
+                yield return argumentSink;
+            }
+        }
+    }
+
     public static Sink? Recognize(IOperation operation, CheckpointSymbols symbols) => operation switch
     {
         ISimpleAssignmentOperation { Target: IPropertyReferenceOperation { Property.Name: "requires_grad" } property } assignment
@@ -93,13 +119,7 @@ internal static class Sinks
         {
             return null;
         }
-        var creates = argument.Parent switch
-        {
-            IInvocationOperation { TargetMethod: var factory } => SymbolEqualityComparer.Default.Equals(factory.ContainingType, symbols.Optim) && symbols.IsOptimizer(factory.ReturnType),
-            IObjectCreationOperation { Type: var created } => symbols.IsOptimizer(created),
-            _ => false,
-        };
-        if (!creates)
+        if (argument.Parent is not { } parent || !CreatesOptimizer(parent, symbols))
         {
             return null;
         }
@@ -122,6 +142,14 @@ internal static class Sinks
         }
         return operation;
     }
+
+    /// <summary><c>torch.optim.Adam(...)</c> and the other factories of <c>torch.optim</c>, or <c>new Adam(...)</c>.</summary>
+    private static bool CreatesOptimizer(IOperation operation, CheckpointSymbols symbols) => operation switch
+    {
+        IInvocationOperation { TargetMethod: var factory } => factory.IsStatic && SymbolEqualityComparer.Default.Equals(factory.ContainingType, symbols.Optim) && symbols.IsOptimizer(factory.ReturnType),
+        IObjectCreationOperation { Type: var created } => symbols.IsOptimizer(created),
+        _ => false,
+    };
 
     /// <summary>
     /// False when the <c>skip</c> list of a <c>save</c> or <c>load</c> may leave out some of the model's pretrained keys:
@@ -176,9 +204,15 @@ internal static class Sinks
         return SymbolEqualityComparer.Default.Equals(method.ContainingType, symbols.Module);
     }
 
-    /// <summary>A generated member or a runtime extension (<c>LoadPretrained(options)</c>), not a user's method of that name.</summary>
+    /// <summary>
+    /// A generated member or a runtime extension (<c>LoadPretrained(options)</c>), not a user's method of that name. The
+    /// cheap questions first: a type that declares [Pretrained] members is where the generator writes them.
+    /// </summary>
     private static bool IsCheckpointMember(IMethodSymbol method, CheckpointSymbols symbols)
-        => symbols.HasCheckpointMembers(method.ContainingType) || method.ContainingType?.Name == "CheckpointExtensions" && method.ContainingNamespace?.Name == "CheckpointGen";
+        => method.ContainingType is { } type
+            && (type.Name == "CheckpointExtensions" && type.ContainingNamespace?.Name == "CheckpointGen"
+                || !symbols.DeclaredPretrained(type).IsEmpty
+                || symbols.HasCheckpointMembers(type));
 
     private static bool IsTrue(IOperation value) => value.ConstantValue is { HasValue: true, Value: true };
 }

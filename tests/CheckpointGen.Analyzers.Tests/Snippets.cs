@@ -988,6 +988,18 @@ internal static class Snippets
             }
             """),
 
+        ("correct: a parameter of the model's own and its trainable parameters", false, """
+            public sealed partial class Scaled : nn.Module<Tensor, Tensor>
+            {
+                [Pretrained] private readonly Linear backbone = nn.Linear(4, 4);
+                private readonly Parameter scale = new(torch.ones(4));
+                public Scaled() : base("s") { RegisterComponents(); FreezePretrained(); }
+                public override Tensor forward(Tensor x) => backbone.forward(x) * scale;
+                public Adam Optimizer() => optim.Adam(TrainableParameters().Append(scale).Distinct());
+                public void Warm() => scale.requires_grad = true;
+            }
+            """),
+
         // ---- Known limits: not followed (listed on the diagnostics' pages) ----
         ("limit: an object that keeps the module it is given", false, """
             public sealed class Trainer(nn.Module module)

@@ -89,6 +89,17 @@ internal sealed class FlowValue(Shape shape, Root root, IOperation? owner)
     /// </summary>
     public FlowValue? Parameters() => Shape == Shape.Parameters ? this : new FlowValue(Shape.Parameters, Root, Owner);
 
+    /// <summary>
+    /// A parameter read as a member of this value (<c>vae.weight</c>): one of its parameters, unless this is a model, whose
+    /// own parameters need not be pretrained (only all of them, <c>parameters()</c>, include the pretrained ones).
+    /// </summary>
+    public FlowValue? MemberParameters() => (Shape, Root) switch
+    {
+        (Shape.Parameters, _) => this,
+        (_, ModelRoot) => null,
+        _ => new FlowValue(Shape.Parameters, Root, Owner),
+    };
+
     /// <summary>Every module inside this value (<c>modules()</c>, <c>children()</c>): for a model, its pretrained modules among them.</summary>
     public FlowValue? AllSubmodules() => Shape == Shape.Parameters ? null : new FlowValue(Shape.Submodule, Root, Owner);
 

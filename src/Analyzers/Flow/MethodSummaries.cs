@@ -46,6 +46,8 @@ internal sealed class MethodSummaries
     /// <summary>True for a method whose body is in this compilation (a method, a property getter, a local function).</summary>
     public bool CanSummarize(IMethodSymbol method)
         => method.MethodKind is MethodKind.Ordinary or MethodKind.PropertyGet or MethodKind.LocalFunction or MethodKind.ReducedExtension
+            // A method of a library (most calls) is told apart before any lookup.
+            && SymbolEqualityComparer.Default.Equals(method.ContainingAssembly, symbols.Compilation.Assembly)
             && summarizable.GetOrAdd(Definition(method), symbols.Bodies.HasBody);
 
     /// <summary>True when a call to the method can hand it something the analyzers follow: a module, a tensor, a sequence, an object.</summary>
@@ -91,11 +93,28 @@ internal sealed class MethodSummaries
     }
 
     /// <summary>
-    /// The values a field's initializer and its type's constructors assign it, where one may be a pretrained member: the
-    /// syntax is read first, and only an assignment that names a pretrained member of the type is bound.
+    /// The values a field's initializer and its type's constructors assign it, where one may be a pretrained member. Syntax
+    /// first, with no symbol asked for: only an assignment that names a member declared with an attribute in the type or a
+    /// base type written in source is bound (a field initialized with <c>nn.Linear(16, 4)</c> costs a look at its text).
     /// </summary>
     private List<IOperation> AssignedValues(IFieldSymbol field, CancellationToken cancellationToken)
     {
+        var values = new List<IOperation>();
+        var declarations = field.ContainingType.DeclaringSyntaxReferences.Select(r => r.GetSyntax(cancellationToken)).OfType<TypeDeclarationSyntax>().ToArray();
+        var initial = field.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken) is VariableDeclaratorSyntax { Initializer.Value: { } value } ? value : null;
+        var assigned = declarations
+            .SelectMany(d => d.Members.OfType<ConstructorDeclarationSyntax>())
+            .SelectMany(c => c.DescendantNodes().OfType<AssignmentExpressionSyntax>())
+            .Where(a => Names(a.Left, field.Name))
+            .Select(a => a.Right)
+            .ToList();
+        var attributed = AttributedMemberNames(field.ContainingType, cancellationToken);
+        bool MayNamePretrained(SyntaxNode node) => node.DescendantNodesAndSelf().OfType<IdentifierNameSyntax>().Any(n => attributed.Contains(n.Identifier.ValueText));
+        if (!(initial is not null && MayNamePretrained(initial) || assigned.Any(MayNamePretrained)))
+        {
+            return values;
+        }
+        // Now the symbols: the names of the members that are [Pretrained] indeed.
         var names = new HashSet<string>();
         for (var type = field.ContainingType; type is not null; type = type.BaseType)
         {
@@ -104,14 +123,8 @@ internal sealed class MethodSummaries
                 names.Add(PretrainedDeclarationRules.MemberName(member));
             }
         }
-        var values = new List<IOperation>();
-        if (names.Count == 0)
-        {
-            return values;
-        }
-        bool NamesPretrained(SyntaxNode value) => value.DescendantNodesAndSelf().OfType<IdentifierNameSyntax>().Any(n => names.Contains(n.Identifier.ValueText));
-        if (field.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken) is VariableDeclaratorSyntax { Initializer.Value: { } initial } && NamesPretrained(initial)
-            && symbols.Bodies.Initializer(field, cancellationToken) is IFieldInitializerOperation { Value: var initialValue })
+        bool NamesPretrained(SyntaxNode node) => node.DescendantNodesAndSelf().OfType<IdentifierNameSyntax>().Any(n => names.Contains(n.Identifier.ValueText));
+        if (initial is not null && NamesPretrained(initial) && symbols.Bodies.Initializer(field, cancellationToken) is IFieldInitializerOperation { Value: var initialValue })
         {
             values.Add(initialValue);
         }
@@ -133,6 +146,31 @@ internal sealed class MethodSummaries
             }
         }
         return values;
+    }
+
+    /// <summary>The names of the fields and properties declared with an attribute in the type and its base types written in source.</summary>
+    private static HashSet<string> AttributedMemberNames(INamedTypeSymbol type, CancellationToken cancellationToken)
+    {
+        var names = new HashSet<string>();
+        for (INamedTypeSymbol? current = type; current is not null && current.DeclaringSyntaxReferences.Length > 0; current = current.BaseType)
+        {
+            foreach (var declaration in current.DeclaringSyntaxReferences.Select(r => r.GetSyntax(cancellationToken)).OfType<TypeDeclarationSyntax>())
+            {
+                foreach (var member in declaration.Members)
+                {
+                    switch (member)
+                    {
+                        case FieldDeclarationSyntax { AttributeLists.Count: > 0 } fieldDeclaration:
+                            names.UnionWith(fieldDeclaration.Declaration.Variables.Select(v => v.Identifier.ValueText));
+                            break;
+                        case PropertyDeclarationSyntax { AttributeLists.Count: > 0 } property:
+                            names.Add(property.Identifier.ValueText);
+                            break;
+                    }
+                }
+            }
+        }
+        return names;
     }
 
     private static bool Names(ExpressionSyntax target, string name) => target switch

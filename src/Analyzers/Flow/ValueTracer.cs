@@ -204,7 +204,8 @@ internal sealed class ValueTracer
     /// </summary>
     private void AddMemberOf(IOperation? instance, ITypeSymbol memberType, List<FlowValue> values)
     {
-        if (instance is null)
+        // 'this' is at most the model itself, and a member of a model is not pretrained for being one: nothing to follow.
+        if (instance is null or IInstanceReferenceOperation)
         {
             return;
         }
@@ -221,7 +222,7 @@ internal sealed class ValueTracer
             }
             else if (symbols.IsTensor(memberType) || IsSequenceOf(memberType, symbols.IsTensor))
             {
-                AddIfAny(values, value.Parameters());
+                AddIfAny(values, value.MemberParameters());
             }
         }
     }
