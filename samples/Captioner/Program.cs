@@ -30,11 +30,21 @@ var frozen = model.Encoder.parameters().Sum(p => p.numel());
 var trainable = model.TrainableParameters().Sum(p => p.numel());
 Console.WriteLine($"Model: {frozen:N0} frozen pretrained parameters ({100.0 * frozen / (frozen + trainable):F1} %), {trainable:N0} trainable");
 
-// 3. A few training steps on synthetic data: only the head learns.
+// 3. A few training steps on synthetic data: only the head learns. A CheckpointManager saves every 10 steps in the
+//    background (weights, Adam's state, the step, the loss) and keeps the newest two and the best one.
 using var inputs = randn(256, ImageEncoder.Inputs);
 using var labels = randint(Captioner.Classes, [256]);
 using var optimizer = optim.Adam(model.TrainableParameters(), lr: 1e-3);
-Train(model, optimizer, 1, Steps, showProgress: true);
+const string RunFolder = "checkpoints/run";
+if (Directory.Exists(RunFolder))
+{
+    Directory.Delete(RunFolder, recursive: true);
+}
+var runOptions = new CheckpointManagerOptions { EveryNSteps = 10, KeepLast = 2, KeepBest = 1, Monitor = "loss", Async = true };
+using (var manager = new CheckpointManager(model, RunFolder, runOptions))
+{
+    Train(model, optimizer, 1, Steps, showProgress: true, manager);
+}
 
 // 4. Save both ways, then reload each into a fresh model and compare outputs bit for bit.
 Directory.CreateDirectory("checkpoints");
@@ -62,14 +72,18 @@ var identical = new[] { fromFull, fromCheckpoint }.Select(m =>
     return actual.bytes.SequenceEqual(expected.bytes);
 }).ToArray();
 
-// 5. Resume: a checkpoint with the training state lets a fresh model and optimizer continue exactly where this run is.
-const string ResumePath = "checkpoints/resume-30.safetensors";
-model.SaveCheckpoint(ResumePath, new TrainingState { Optimizer = optimizer, Step = Steps, Metadata = { ["data"] = "synthetic, seed 0" } });
+// 5. Resume, as after a restart: a new manager over the run's folder restores the newest checkpoint that loads into a
+//    fresh model and optimizer, which then continue exactly where this run is.
 using var resumed = new Captioner();
 resumed.LoadPretrained();
 using var resumedOptimizer = optim.Adam(resumed.TrainableParameters().Reverse(), lr: 1e-3);
 var training = new TrainingState { Optimizer = resumedOptimizer };
-resumed.LoadCheckpoint(ResumePath, training);
+string kept;
+using (var restarted = new CheckpointManager(resumed, RunFolder, runOptions))
+{
+    restarted.RestoreLatest(training);
+    kept = string.Join(", ", restarted.Checkpoints.Select(c => $"{Path.GetFileName(c.Path)} (loss {c.Metrics["loss"]:F4})"));
+}
 Train(model, optimizer, Steps + 1, Steps + 10, showProgress: false);
 Train(resumed, resumedOptimizer, training.Step + 1, training.Step + 10, showProgress: false);
 using var continued = model.forward(probe);
@@ -86,12 +100,14 @@ Row("TorchSharp Module.save", fullBytes, fullSave, fullLoad, identical[0]);
 Row("CheckpointGen", trainableBytes, trainableSave, trainableLoad, identical[1]);
 Console.WriteLine($"| {"ratio full / CheckpointGen",-28} | {(double)fullBytes / trainableBytes,9:F1}x | {fullSave / trainableSave,8:F1}x | {fullLoad / trainableLoad,8:F1}x | {"",17} |");
 Console.WriteLine($"(median of {Repeats} saves and loads each; files in {Path.GetFullPath("checkpoints")})");
+Console.WriteLine($"Checkpoints kept in {Path.GetFullPath(RunFolder)}: {kept}");
 Console.WriteLine($"Resumed from step {training.Step} with the optimizer's state (parameters given in reverse order), 10 more steps: outputs bit-identical to the uninterrupted run: {(resumedIdentical ? "yes" : "NO")}");
 return identical.All(x => x) && resumedIdentical ? 0 : 1;
 
 // Adam steps over fixed batches: the same step number always sees the same data.
-void Train(Captioner target, optim.Optimizer steps, long from, long to, bool showProgress)
+void Train(Captioner target, optim.Optimizer steps, long from, long to, bool showProgress, CheckpointManager? manager = null)
 {
+    var state = new TrainingState { Optimizer = steps, Metadata = { ["data"] = "synthetic, seed 0" } };
     target.train();
     for (var step = from; step <= to; step++)
     {
@@ -102,6 +118,7 @@ void Train(Captioner target, optim.Optimizer steps, long from, long to, bool sho
         steps.zero_grad();
         loss.backward();
         steps.step();
+        manager?.SaveIfDue(step, state, new Dictionary<string, double> { ["loss"] = loss.item<float>() });
         var progress = $"Training: step {step,2}/{to} [{new string('#', (int)(step * 20 / to)),-20}] loss {loss.item<float>():F4}";
         if (showProgress && !Console.IsOutputRedirected)
         {

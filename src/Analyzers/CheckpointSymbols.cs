@@ -40,6 +40,7 @@ internal sealed class CheckpointSymbols
         Bodies = new SourceBodies(compilation);
         Summaries = new MethodSummaries(this);
         derivedTypes = new Lazy<ILookup<INamedTypeSymbol, INamedTypeSymbol>>(FindDerivedTypes, System.Threading.LazyThreadSafetyMode.ExecutionAndPublication);
+        Adapter = compilation.GetTypeByMetadataName("CheckpointGen.AdapterAttribute");
     }
 
     public Compilation Compilation { get; }
@@ -62,6 +63,9 @@ internal sealed class CheckpointSymbols
 
     /// <summary><c>torch.optim.Optimizer</c>, the base of every optimizer.</summary>
     public INamedTypeSymbol? Optimizer { get; }
+
+    /// <summary><c>CheckpointGen.AdapterAttribute</c>, or <see langword="null"/> with a CheckpointGen that predates adapters.</summary>
+    public INamedTypeSymbol? Adapter { get; }
 
     /// <summary><c>TorchSharp.Modules.ParamGroup</c>, the base of every optimizer's parameter group.</summary>
     public INamedTypeSymbol? ParamGroup { get; }
@@ -102,6 +106,21 @@ internal sealed class CheckpointSymbols
     {
         IFieldReferenceOperation { Field: var field } when IsPretrained(field) => field,
         IPropertyReferenceOperation { Property: var property } => PretrainedBackingField(property),
+        _ => null,
+    };
+
+    /// <summary>Whether the field (or a property's backing field) is marked <c>[Adapter]</c>: a trainable module inside a pretrained part.</summary>
+    public bool IsAdapter(IFieldSymbol field) => Adapter is not null && field.GetAttributes().Any(a => SymbolEqualityComparer.Default.Equals(a.AttributeClass, Adapter));
+
+    /// <summary>
+    /// The <c>[Adapter]</c> field an expression reads: the field itself, or the backing field of a <c>[field: Adapter]</c>
+    /// property; <see langword="null"/> for anything else. What is reached through it (<c>vae.Adapter.weight</c>) is an
+    /// adapter's, which trains inside its pretrained part: no reason for CKPT011 or CKPT012.
+    /// </summary>
+    public IFieldSymbol? AdapterMember(IOperation? operation) => operation switch
+    {
+        IFieldReferenceOperation { Field: var field } when IsAdapter(field) => field,
+        IPropertyReferenceOperation { Property: var property } when PretrainedDeclarationRules.BackingField(property) is { } field && IsAdapter(field) => field,
         _ => null,
     };
 

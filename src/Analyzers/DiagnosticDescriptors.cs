@@ -79,6 +79,17 @@ internal static class DiagnosticDescriptors
         "TorchSharp save writes the pretrained weights too",
         "'save' in '{1}' writes the pretrained weights of '{0}' of the model this passes it into every checkpoint: save it with {2} instead");
 
+    public static readonly DiagnosticDescriptor InvalidAdapter = Create(
+        "CKPT030", Usage, DiagnosticSeverity.Error,
+        "An [Adapter] field must be an instance field of a module type, in a module type",
+        "[Adapter] field '{0}' {1}: mark only instance fields of a torch.nn.Module whose type derives from torch.nn.Module");
+
+    /// <summary>Reported at the end of a compilation, which tells which types the pretrained parts can hold.</summary>
+    public static readonly DiagnosticDescriptor AdapterOutsidePretrained = new(
+        "CKPT031", "An [Adapter] field outside any pretrained part",
+        "[Adapter] field '{0}' is not inside any pretrained part, since {1}; outside one a module trains and is checkpointed anyway: remove [Adapter], or declare the field in a module type that a [Pretrained] field holds",
+        Reliability, DiagnosticSeverity.Warning, isEnabledByDefault: true, helpLinkUri: HelpLinkBase + "CKPT031.md", customTags: WellKnownDiagnosticTags.CompilationEnd);
+
     private static DiagnosticDescriptor Create(string id, string category, DiagnosticSeverity severity, string title, string message)
         => new(id, title, message, category, severity, isEnabledByDefault: true, helpLinkUri: HelpLinkBase + id + ".md");
 }

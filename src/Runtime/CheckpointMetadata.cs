@@ -46,6 +46,15 @@ public static class CheckpointMetadata
 
     internal const string CurrentFormatVersion = "2";
 
+    /// <summary>
+    /// The training step a <see cref="CheckpointManager"/> saved the file at, as decimal digits; only the manager writes it,
+    /// and it is how the manager knows its own files.
+    /// </summary>
+    public const string Step = "checkpointgen.step";
+
+    /// <summary>The metrics a <see cref="CheckpointManager"/> saved the file with: a JSON object of names and numbers.</summary>
+    public const string Metrics = "checkpointgen.metrics";
+
     internal static string WriterVersion { get; } =
         typeof(CheckpointMetadata).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0";
 
@@ -121,6 +130,10 @@ public static class CheckpointMetadata
             ? version
             : throw new CheckpointFormatException(index.Source, $"'{FormatVersion}' is '{text}'; this CheckpointGen reads layouts 1 and 2. A newer CheckpointGen wrote it: update the package to read it.");
     }
+
+    /// <summary>A hash ready for the file's data: it has taken in the tensor table where the file's layout says the checksum covers it.</summary>
+    internal static System.IO.Hashing.XxHash3 StartChecksum(TensorFileIndex index)
+        => ChecksumText.Start(index.Entries, index.DataStart, coversTable: LayoutVersion(index) >= 2);
 
     internal static string? RecordedChecksum(TensorFileIndex index)
     {

@@ -23,6 +23,10 @@ public enum CheckpointProblemKind
     PretrainedWeightsMismatch,
     /// <summary>The optimizer's state in the file does not fit the optimizer: another kind, other parameters, other shapes.</summary>
     OptimizerMismatch,
+    /// <summary>The learning-rate scheduler's state in the file does not fit the scheduler: another kind, other groups, another schedule's lists.</summary>
+    SchedulerMismatch,
+    /// <summary>A PEFT adapter config describes other LoRA adapters (layers, rank, alpha, dropout) than the model has.</summary>
+    AdapterConfigMismatch,
 }
 
 /// <summary>One disagreement between a file and a model.</summary>
@@ -44,6 +48,8 @@ public sealed record CheckpointProblem(CheckpointProblemKind Kind, string Key, s
         CheckpointProblemKind.DtypeMismatch => $"dtype mismatch for {Fragment.Quote(Key)}: model has {Expected}, file has {Found}",
         CheckpointProblemKind.OptimizerMismatch => $"optimizer state for {Fragment.Quote(Key)}: the optimizer has {Expected}, the file has {Found}",
         CheckpointProblemKind.PretrainedWeightsMismatch => $"pretrained part '{Key}' holds other weights than the checkpoint was saved with: model {Expected}, file {Found}",
+        CheckpointProblemKind.SchedulerMismatch => $"scheduler state for {Fragment.Quote(Key)}: the scheduler has {Expected}, the file has {Found}",
+        CheckpointProblemKind.AdapterConfigMismatch => $"LoRA adapter config for {Fragment.Quote(Key)}: the model has {Expected}, the config has {Found}",
         _ => $"pretrained part '{Key}' differs from the one the checkpoint was saved with: model {Expected}, file {Found}",
     };
 }

@@ -58,25 +58,43 @@ public sealed class CheckpointPolicy
     public IReadOnlyList<string> PretrainedPrefixes => Parts.Prefixes;
 
     /// <inheritdoc cref="ICheckpointable.FreezePretrained"/>
+    /// <remarks>The parts' adapters are left trainable, in the model's mode.</remarks>
     public void FreezePretrained()
     {
         foreach (var part in Parts.All)
         {
-            foreach (var parameter in part.Module.parameters())
+            foreach (var (_, parameter) in part.FrozenParameters())
             {
                 parameter.requires_grad = false;
             }
             part.Module.eval();
+            KeepAdaptersInModelMode(part.Module);
         }
     }
 
-    /// <summary>Puts the pretrained members back in eval mode; what the generated <c>train(bool)</c> override calls after the base.</summary>
+    /// <summary>
+    /// Puts the pretrained members back in eval mode, and their adapters in the model's mode; what the generated
+    /// <c>train(bool)</c> override calls after the base.
+    /// </summary>
     /// <remarks>Works before the members are assigned or registered, since TorchSharp may call <c>train</c> at any time.</remarks>
     public void KeepPretrainedInEval()
     {
         foreach (var field in fields)
         {
             field.Module?.eval();
+            if (field.Module is { } module)
+            {
+                KeepAdaptersInModelMode(module);
+            }
+        }
+    }
+
+    private void KeepAdaptersInModelMode(nn.Module part)
+    {
+        var training = Model.training;
+        foreach (var adapter in AdapterModules.Modules(part))
+        {
+            adapter.train(training);
         }
     }
 

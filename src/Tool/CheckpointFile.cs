@@ -51,7 +51,7 @@ internal sealed class CheckpointFile : IDisposable
     /// </summary>
     public string ActualChecksum(Action<long>? advanced = null)
     {
-        var hash = Checksum.Start(Index.Entries, Index.DataStart, coversTable: CheckpointMetadata.LayoutVersion(Index) >= 2);
+        var hash = CheckpointMetadata.StartChecksum(Index);
         var buffer = new byte[1 << 20];
         stream.Position = Index.DataStart;
         int read;

@@ -68,6 +68,11 @@ static int Inspect(string path, bool json)
     output.Line(report.CheckpointGenVersion is { } version
         ? $"model: {report.Model ?? "(not recorded)"}, written by CheckpointGen {version} (checkpoint layout {report.Metadata.GetValueOrDefault(CheckpointMetadata.FormatVersion, "1")})"
         : $"not written by CheckpointGen (its metadata has no '{CheckpointMetadata.Version}'): a plain safetensors file, with no model type, excluded parts or checksum recorded");
+    if (report.Step is { } step)
+    {
+        var metrics = report.Metrics is { Count: > 0 } values ? ", metrics: " + string.Join(", ", values.Select(m => $"{m.Key} = {m.Value}")) : "";
+        output.Line(string.Create(CultureInfo.InvariantCulture, $"saved by a CheckpointManager at step {step}{metrics}"));
+    }
     foreach (var part in report.Excluded)
     {
         output.Line($"excluded pretrained part '{part.Prefix}': structure {part.Structure ?? "not recorded"}, weights {part.Weights ?? "not recorded"}");
@@ -95,7 +100,8 @@ static int Inspect(string path, bool json)
     return report.ExitCode;
 
     // Entries the lines above already tell; the checksum is the last line.
-    static bool Shown(string key) => key is CheckpointMetadata.Version or CheckpointMetadata.FormatVersion or CheckpointMetadata.Model or CheckpointMetadata.Excluded or CheckpointMetadata.Checksum
+    bool Shown(string key) => key is CheckpointMetadata.Version or CheckpointMetadata.FormatVersion or CheckpointMetadata.Model or CheckpointMetadata.Excluded or CheckpointMetadata.Checksum
+        || (key is CheckpointMetadata.Step && report.Step is not null) || (key is CheckpointMetadata.Metrics && report.Metrics is not null)
         || key.StartsWith(CheckpointMetadata.FingerprintPrefix, StringComparison.Ordinal)
         || key.StartsWith(CheckpointMetadata.ContentPrefix, StringComparison.Ordinal);
 }

@@ -60,6 +60,8 @@ internal sealed record InspectReport(
     long TensorBytes,
     string? RecordedChecksum,
     string? ActualChecksum,
+    long? Step,
+    IReadOnlyDictionary<string, string>? Metrics,
     IReadOnlyDictionary<string, string> Metadata)
 {
     public static InspectReport Of(CheckpointFile file, FileCheck check)
@@ -75,7 +77,28 @@ internal sealed record InspectReport(
         return new InspectReport(
             file.Path, check.Status, metadata.GetValueOrDefault(CheckpointMetadata.Version), metadata.GetValueOrDefault(CheckpointMetadata.Model),
             excluded, tensors, tensors.Count, tensors.Sum(t => t.Bytes), check.RecordedChecksum, check.ActualChecksum,
+            metadata.TryGetValue(CheckpointMetadata.Step, out var step) && long.TryParse(step, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number) ? number : null,
+            metadata.TryGetValue(CheckpointMetadata.Metrics, out var metrics) ? MetricsOf(metrics) : null,
             new SortedDictionary<string, string>(metadata.ToDictionary(), StringComparer.Ordinal));
+    }
+
+    /// <summary>The metrics a CheckpointManager recorded, each as its JSON text (a number, or "NaN" and the infinities), in the file's order.</summary>
+    private static Dictionary<string, string>? MetricsOf(string json)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            return document.RootElement.ValueKind != JsonValueKind.Object ? null
+                : document.RootElement.EnumerateObject().ToDictionary(
+                    m => m.Name,
+                    m => m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText(),
+                    StringComparer.Ordinal);
+        }
+        catch (JsonException)
+        {
+            // Shown as it is among the other metadata entries.
+            return null;
+        }
     }
 
     /// <summary>The pretrained prefixes the file says it leaves out.</summary>

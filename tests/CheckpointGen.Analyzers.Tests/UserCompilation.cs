@@ -19,12 +19,13 @@ internal static class UserCompilation
     ];
 
     /// <summary>Compiles the trees and runs the generator; returns what it generated and the compilation with it.</summary>
-    public static (GeneratorDriverRunResult Generated, Compilation Output) Generate(string assemblyName, OutputKind kind, IEnumerable<SyntaxTree> trees)
+    /// <param name="references">Assemblies the code uses besides .NET, TorchSharp and CheckpointGen.</param>
+    public static (GeneratorDriverRunResult Generated, Compilation Output) Generate(string assemblyName, OutputKind kind, IEnumerable<SyntaxTree> trees, IEnumerable<MetadataReference>? references = null)
     {
         var compilation = CSharpCompilation.Create(
             assemblyName,
             trees,
-            References,
+            [.. References, .. references ?? []],
             new CSharpCompilationOptions(kind, nullableContextOptions: NullableContextOptions.Enable)
                 // As the .NET SDK does: TorchSharp targets an older System.Runtime that unifies with this one.
                 .WithSpecificDiagnosticOptions([new("CS1701", ReportDiagnostic.Suppress), new("CS1702", ReportDiagnostic.Suppress)]));

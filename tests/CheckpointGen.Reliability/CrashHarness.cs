@@ -63,9 +63,9 @@ public static class CrashHarness
     }
 
     /// <summary>Runs the child until it has saved at least once, waits <paramref name="delay"/>, kills it; returns the last version it acknowledged.</summary>
-    private static long KillDuringSaves(string path, TimeSpan delay)
+    internal static long KillDuringSaves(string path, TimeSpan delay, string command = "save-loop")
     {
-        using var child = ProcessRunner.Start("dotnet", ["exec", typeof(CrashHarness).Assembly.Location, "save-loop", path]);
+        using var child = ProcessRunner.Start("dotnet", ["exec", typeof(CrashHarness).Assembly.Location, command, path]);
         long acknowledged = 0;
         using var firstSave = new ManualResetEventSlim();
         child.OutputDataReceived += (_, line) =>

@@ -101,8 +101,10 @@ public sealed class InteropTests
         Assert.Contains(expected, error.Message);
     }
 
-    [Fact]
-    public void Relative_sources_resolve_against_the_base_directory_of_the_options()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Relative_sources_resolve_against_the_base_directory_of_the_options_or_the_obsolete_global(bool throughOptions)
     {
         using var folder = new TempFolder();
         manual_seed(4);
@@ -111,34 +113,27 @@ public sealed class InteropTests
         File.Delete(Captioner.Source);
         using var model = new Captioner();
 
-        model.LoadPretrained(new PretrainedLoadOptions { BaseDirectory = folder.Path });
+        if (throughOptions)
+        {
+            model.LoadPretrained(new PretrainedLoadOptions { BaseDirectory = folder.Path });
+        }
+        else
+        {
+#pragma warning disable CS0618 // The compatibility path under test.
+            CheckpointPolicy.PretrainedBaseDirectory = folder.Path;
+            try
+            {
+                model.LoadPretrained();
+            }
+            finally
+            {
+                CheckpointPolicy.PretrainedBaseDirectory = null;
+            }
+#pragma warning restore CS0618
+        }
 
         Assert.True(Tensors.BitIdentical(weights.state_dict()["input.weight"], model.Vae.state_dict()["input.weight"]));
         Assert.DoesNotContain(model.Vae.parameters(), p => p.requires_grad);
-    }
-
-    [Fact]
-    public void The_obsolete_process_wide_base_directory_still_applies_when_the_options_name_none()
-    {
-        using var folder = new TempFolder();
-        manual_seed(4);
-        using var weights = new Encoder();
-        WeightFiles.WriteSafetensors(Path.Combine(folder.Path, Captioner.Source), weights);
-        File.Delete(Captioner.Source);
-        using var model = new Captioner();
-#pragma warning disable CS0618 // The compatibility path under test.
-        CheckpointPolicy.PretrainedBaseDirectory = folder.Path;
-        try
-        {
-            model.LoadPretrained();
-        }
-        finally
-        {
-            CheckpointPolicy.PretrainedBaseDirectory = null;
-        }
-#pragma warning restore CS0618
-
-        Assert.True(Tensors.BitIdentical(weights.state_dict()["input.weight"], model.Vae.state_dict()["input.weight"]));
     }
 
     [Fact]

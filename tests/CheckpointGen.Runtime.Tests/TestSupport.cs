@@ -33,18 +33,8 @@ internal static class Tensors
     /// <summary>Runs a few optimizer steps on synthetic data, in training mode, over the trainable parameters only.</summary>
     public static void Train(nn.Module<Tensor, Tensor> model, IEnumerable<TorchSharp.Modules.Parameter> parameters, int steps, long inputs = 16)
     {
-        model.train();
         using var optimizer = optim.Adam(parameters, lr: 0.01);
-        for (var step = 0; step < steps; step++)
-        {
-            using var x = randn(32, inputs);
-            using var y = model.forward(x);
-            using var loss = y.pow(2).mean();
-            optimizer.zero_grad();
-            loss.backward();
-            optimizer.step();
-        }
-        model.eval();
+        SyntheticTraining.Steps(model, optimizer, steps, inputs);
     }
 }
 

@@ -73,6 +73,38 @@ public sealed class ToolTests : IDisposable
     }
 
     [Fact]
+    public void Inspect_shows_the_step_and_metrics_a_CheckpointManager_recorded()
+    {
+        var path = Checkpoint("step-1200.safetensors", 1);
+        EditMetadata(path, metadata =>
+        {
+            metadata["checkpointgen.step"] = "1200";
+            metadata["checkpointgen.metrics"] = "{\"val_loss\":0.231,\"accuracy\":\"NaN\"}";
+        });
+
+        var (exit, output) = Tool("inspect", path);
+        var (_, json) = Tool("inspect", "--json", path);
+
+        Assert.Equal(0, exit);
+        Assert.Contains("saved by a CheckpointManager at step 1200, metrics: val_loss = 0.231, accuracy = NaN\n", output);
+        Assert.DoesNotContain("metadata 'checkpointgen.step'", output);
+        using var document = JsonDocument.Parse(json);
+        Assert.Equal(1200, document.RootElement.GetProperty("step").GetInt64());
+        Assert.Equal("0.231", document.RootElement.GetProperty("metrics").GetProperty("val_loss").GetString());
+    }
+
+    /// <summary>Rewrites a checkpoint's metadata, keeping its tensors and their bytes (the checksum covers those only).</summary>
+    private static void EditMetadata(string path, Action<System.Text.Json.Nodes.JsonObject> edit)
+    {
+        var bytes = File.ReadAllBytes(path);
+        var length = (int)BitConverter.ToUInt64(bytes, 0);
+        var header = System.Text.Json.Nodes.JsonNode.Parse(bytes.AsSpan(8, length))!.AsObject();
+        edit(header["__metadata__"]!.AsObject());
+        var json = Encoding.UTF8.GetBytes(header.ToJsonString());
+        File.WriteAllBytes(path, [.. BitConverter.GetBytes((ulong)json.Length), .. json, .. bytes[(8 + length)..]]);
+    }
+
+    [Fact]
     public void Piped_output_is_never_wrapped_however_long_a_line()
     {
         // A path of more than 400 characters: no terminal width, assumed or set in COLUMNS, may split it.

@@ -147,6 +147,11 @@ internal sealed class ValueTracer
     private void FollowField(IFieldReferenceOperation reference, List<FlowValue> values)
     {
         var field = reference.Field;
+        if (symbols.IsAdapter(field))
+        {
+            // An [Adapter] trains inside its pretrained part: what is reached through it is not pretrained.
+            return;
+        }
         if (symbols.IsPretrained(field))
         {
             Add(values, new FlowValue(Shape.Self, new PretrainedRoot(field.OriginalDefinition), reference.Instance));
@@ -173,6 +178,11 @@ internal sealed class ValueTracer
     private void FollowProperty(IPropertyReferenceOperation reference, List<FlowValue> values)
     {
         var property = reference.Property;
+        if (symbols.AdapterMember(reference) is not null)
+        {
+            // vae.Adapter.weight: an adapter's parameters train inside the pretrained part.
+            return;
+        }
         if (symbols.PretrainedBackingField(property.OriginalDefinition) is { } member)
         {
             Add(values, new FlowValue(Shape.Self, new PretrainedRoot(member), reference.Instance));

@@ -103,9 +103,15 @@ internal static partial class AtomicFile
     /// open without sharing, so only abandoned ones can be opened here; each is deleted while held, so no save can take it
     /// back in between.
     /// </summary>
-    private static void RemoveAbandoned(string directory, string fileName)
+    private static void RemoveAbandoned(string directory, string fileName) => RemoveAbandoned(directory, target => target == fileName);
+
+    /// <summary>
+    /// Deletes the temporary files that killed saves left behind for every target in <paramref name="directory"/> whose
+    /// file name <paramref name="isTarget"/> accepts (a checkpoint manager's, at its start), as a save does for its own target.
+    /// </summary>
+    internal static void RemoveAbandoned(string directory, Func<string, bool> isTarget)
     {
-        foreach (var abandoned in Directory.EnumerateFiles(directory, ".*.tmp").Where(path => IsTemporaryOf(Path.GetFileName(path), fileName)))
+        foreach (var abandoned in Directory.EnumerateFiles(directory, ".*.tmp").Where(path => TargetOf(Path.GetFileName(path)) is { } target && isTarget(target)))
         {
             try
             {
@@ -122,6 +128,13 @@ internal static partial class AtomicFile
                 // Not ours to remove.
             }
         }
+    }
+
+    /// <summary>The target file name of a temporary file named as <see cref="CreateTemporary"/> names them, else null.</summary>
+    private static string? TargetOf(string name)
+    {
+        var target = name.Length > 1 + 1 + 32 + 4 ? name[1..^(1 + 32 + 4)] : null;
+        return target is not null && IsTemporaryOf(name, target) ? target : null;
     }
 
     private static readonly SearchValues<char> LowerHexDigits = SearchValues.Create("0123456789abcdef");

@@ -62,8 +62,8 @@ internal static class WeightSource
         Span<byte> start = stackalloc byte[4];
         var read = stream.ReadAtLeast(start, start.Length, throwOnEndOfStream: false);
         stream.Position = 0;
-        // A zip archive ("PK\x03\x04") is what torch.save writes since PyTorch 1.6.
-        if (read == 4 && start.SequenceEqual("PK\u0003\u0004"u8))
+        // A zip archive is what torch.save writes since PyTorch 1.6.
+        if (ForeignFormats.IsZip(start[..read]))
         {
             return OpenPickle(stream);
         }
@@ -78,17 +78,25 @@ internal static class WeightSource
         }
     }
 
+    /// <summary>
+    /// A torch.save zip archive: checked against its limits (<see cref="PyTorchFile"/>) before PyBridge reads it, through a
+    /// view that keeps the checked structure. The file is closed on every path; only the tensors stay.
+    /// </summary>
     private static WeightFile OpenPickle(FileStream stream)
     {
+        var source = stream.Name;
         Hashtable table;
-        try
+        using (stream)
         {
-            table = PyTorchUnpickler.UnpickleStateDict(stream, leaveOpen: true);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            stream.Dispose();
-            throw new CheckpointFormatException(stream.Name, $"it is a zip archive but not a PyTorch state dict that can be read ({e.GetType().Name}: {e.Message}).", e);
+            using var snapshot = PyTorchFile.Check(stream);
+            try
+            {
+                table = PyTorchUnpickler.UnpickleStateDict(snapshot, leaveOpen: true);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                throw new CheckpointFormatException(source, $"it is a zip archive but not a PyTorch state dict that can be read ({e.GetType().Name}: {Fragment.Quote(e.Message)}).", e);
+            }
         }
         var loaded = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (DictionaryEntry item in table)
@@ -105,13 +113,11 @@ internal static class WeightSource
         if (loaded.Count == 0 && table.Count > 0)
         {
             // A training checkpoint ({"model": state_dict, "optimizer": ...}) holds its weights one level down.
-            stream.Dispose();
-            var names = string.Join(", ", table.Keys.Cast<object>().Select(k => $"'{k}'").Take(5));
-            throw new CheckpointFormatException(stream.Name, $"it holds no tensors at its top level, only {names}: save the model's state_dict() itself (torch.save(model.state_dict(), path)).");
+            var names = string.Join(", ", table.Keys.Cast<object>().Select(k => Fragment.Quote(k.ToString() ?? "")).Take(5));
+            throw new CheckpointFormatException(source, $"it holds no tensors at its top level, only {names}: save the model's state_dict() itself (torch.save(model.state_dict(), path)).");
         }
         var entries = loaded.Select(e => new TensorEntry(e.Key, e.Value.dtype, e.Value.shape, 0, e.Value.numel() * e.Value.element_size())).ToList();
-        stream.Dispose();
-        return new WeightFile(null, new TensorFileIndex(stream.Name, entries, new Dictionary<string, string>(), 0), loaded);
+        return new WeightFile(null, new TensorFileIndex(source, entries, new Dictionary<string, string>(), 0), loaded);
     }
 
     /// <summary>

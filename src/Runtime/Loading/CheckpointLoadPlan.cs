@@ -16,6 +16,9 @@ internal sealed class CheckpointLoadPlan(
 {
     public CheckpointLoadReport Report { get; } = report;
 
+    /// <summary>The checked state of the training state's learning-rate scheduler, when it has one.</summary>
+    public SchedulerRestore? Scheduler { get; init; }
+
     public void Apply(TrainingState? training)
     {
         using (no_grad())
@@ -26,6 +29,7 @@ internal sealed class CheckpointLoadPlan(
             }
         }
         restore?.Apply(staged);
+        Scheduler?.Apply();
         if (training is not null && snapshot is not null)
         {
             training.Step = snapshot.Step;

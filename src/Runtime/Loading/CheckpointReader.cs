@@ -41,7 +41,9 @@ internal static class CheckpointReader
                 // Training state: restored only when asked for; a weights-only load passes over it.
                 optimizerEntries.Add(entry.Key, entry);
             }
-            else if (policy.IsPretrained(entry.Key))
+            // A pretrained key the model has (an old full checkpoint) is passed over; one it lacks (an adapter the model
+            // was saved with, and this one has not) is unexpected, as outside the parts.
+            else if (policy.IsPretrained(entry.Key) && state.ContainsKey(entry.Key))
             {
                 if (options.SkipPretrainedKeys)
                 {
@@ -63,6 +65,7 @@ internal static class CheckpointReader
         // A weights-only load passes over the training state, as it passes over the optimizer's tensors.
         var snapshot = training is null ? null : TrainingSnapshot.Read(index.Metadata, source);
         OptimizerRestore? restore = null;
+        SchedulerRestore? schedulerRestore = null;
         if (training is not null)
         {
             if (snapshot is null)
@@ -81,13 +84,22 @@ internal static class CheckpointReader
                 {
                     restore = OptimizerState.Plan(snapshot.Optimizer, optimizer, named, optimizerEntries, source, problems);
                 }
+                if (training.Scheduler is { } scheduler)
+                {
+                    schedulerRestore = SchedulerState.Plan(snapshot, scheduler, optimizer, named, source, problems);
+                }
+            }
+            else if (training.Scheduler is { } scheduler)
+            {
+                // A scheduler without its optimizer: refused there, with the reason.
+                SchedulerState.Plan(snapshot, scheduler, optimizer: null, [], source, problems);
             }
         }
         StateMatcher.ThrowIfAny(problems, source, policy.ModelType);
 
         var wanted = restore is null ? weights : weights.Concat(optimizerEntries.Values);
         var checksum = options.VerifyChecksum ? CheckpointMetadata.RecordedChecksum(index) : null;
-        var hash = checksum is null ? null : Checksum.Start(index.Entries, index.DataStart, coversTable: CheckpointMetadata.LayoutVersion(index) >= 2);
+        var hash = checksum is null ? null : CheckpointMetadata.StartChecksum(index);
         var progress = ProgressCounter.For(options.Progress, wanted.Sum(e => e.ByteLength));
         var staged = TensorFiles.Read(stream, origin, index, wanted, hash, progress);
         try
@@ -118,7 +130,7 @@ internal static class CheckpointReader
             SavedModelType = index.Metadata.GetValueOrDefault(CheckpointMetadata.Model),
             BytesLoaded = weights.Sum(e => e.ByteLength),
         };
-        return new CheckpointLoadPlan(state, weights.Select(e => e.Key).ToArray(), staged, restore, snapshot, report);
+        return new CheckpointLoadPlan(state, weights.Select(e => e.Key).ToArray(), staged, restore, snapshot, report) { Scheduler = schedulerRestore };
     }
 
     private sealed record Fingerprints(List<string> Checked, List<string> NotChecked);
@@ -132,6 +144,7 @@ internal static class CheckpointReader
         CheckpointLoadOptions options, List<CheckpointProblem> problems)
     {
         var result = new Fingerprints([], []);
+        var frozen = parts.WithoutAdapters(state);
         foreach (var part in parts.All)
         {
             if (!options.VerifyPretrainedFingerprints || !metadata.TryGetValue(CheckpointMetadata.FingerprintPrefix + part.Prefix, out var recorded))
@@ -139,7 +152,7 @@ internal static class CheckpointReader
                 result.NotChecked.Add(part.Prefix);
                 continue;
             }
-            var actual = CheckpointMetadata.StructuralFingerprint(state, part.Prefix);
+            var actual = CheckpointMetadata.StructuralFingerprint(frozen, part.Prefix);
             if (recorded != actual)
             {
                 problems.Add(new CheckpointProblem(CheckpointProblemKind.FingerprintMismatch, part.Prefix, actual, recorded,

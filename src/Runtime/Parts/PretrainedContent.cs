@@ -62,7 +62,7 @@ internal static class PretrainedContent
         }
     }
 
-    /// <summary>The content fingerprint of <paramref name="module"/>'s weights now: remembered while they are unchanged, else hashed.</summary>
+    /// <summary>The content fingerprint of <paramref name="module"/>'s weights now (its adapters' aside): remembered while they are unchanged, else hashed.</summary>
     public static string Of(nn.Module module) => Current(module).Fingerprint;
 
     /// <summary>
@@ -72,7 +72,7 @@ internal static class PretrainedContent
     public static bool CameFromSource(nn.Module module) => Hashes.TryGetValue(module, out var recorded) && recorded.FromSource && Current(module) == recorded;
 
     /// <summary>Hashes the weights <c>LoadPretrained()</c> just put in, marking them as from the source.</summary>
-    public static void RecordLoaded(nn.Module module) => Record(module, module.state_dict(), fromSource: true);
+    public static void RecordLoaded(nn.Module module) => Record(module, AdapterModules.FrozenState(module), fromSource: true);
 
     /// <summary>Drops what is remembered of the module (before its weights are replaced), so no probe keeps the old memory alive.</summary>
     public static void Forget(nn.Module module) => Hashes.Remove(module);
@@ -81,7 +81,8 @@ internal static class PretrainedContent
     {
         lock (Hashes)
         {
-            var state = module.state_dict();
+            // The part's adapters train: they are checkpointed, never part of what is verified.
+            var state = AdapterModules.FrozenState(module);
             return Hashes.TryGetValue(module, out var recorded) && recorded.Unchanged(Layout(state))
                 ? recorded
                 : Record(module, state, fromSource: false);

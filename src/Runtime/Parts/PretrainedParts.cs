@@ -8,7 +8,17 @@ using static TorchSharp.torch;
 namespace CheckpointGen.Parts;
 
 /// <summary>A pretrained module with the state-dict prefix it is registered under (<c>"vae."</c>).</summary>
-internal sealed record PretrainedPart(string Prefix, nn.Module Module);
+internal sealed record PretrainedPart(string Prefix, nn.Module Module)
+{
+    /// <summary>The part's adapters, which train and are checkpointed while the rest of the part is frozen and left out.</summary>
+    public AdapterSet Adapters { get; } = AdapterModules.Find(Module);
+
+    /// <summary>Whether the model's <paramref name="key"/> is in this part and not in one of its adapters.</summary>
+    public bool HoldsFrozen(string key) => key.StartsWith(Prefix, StringComparison.Ordinal) && !Adapters.Covers(key[Prefix.Length..]);
+
+    /// <summary>The part's parameters outside its adapters, by their names in the part.</summary>
+    public IEnumerable<(string Name, TorchSharp.Modules.Parameter Parameter)> FrozenParameters() => Adapters.FrozenParameters(Module);
+}
 
 /// <summary>
 /// Which keys of a model's state dict are pretrained: the registered names of its <see cref="PretrainedAttribute"/>
@@ -23,17 +33,23 @@ internal sealed partial class PretrainedParts
 
     public IReadOnlyList<string> Prefixes => All.Select(p => p.Prefix).ToArray();
 
+    /// <summary>Whether <paramref name="key"/> is in a pretrained part; the keys of the parts' adapters are not.</summary>
     public bool IsPretrained(string key)
     {
         foreach (var part in All)
         {
-            if (key.StartsWith(part.Prefix, StringComparison.Ordinal))
+            if (part.HoldsFrozen(key))
             {
                 return true;
             }
         }
         return false;
     }
+
+    /// <summary><paramref name="state"/> without the keys of the parts' adapters: what the parts' fingerprints cover.</summary>
+    public Dictionary<string, Tensor> WithoutAdapters(IReadOnlyDictionary<string, Tensor> state)
+        => state.Where(e => !All.Any(part => e.Key.StartsWith(part.Prefix, StringComparison.Ordinal) && !part.HoldsFrozen(e.Key)))
+            .ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
 
     /// <summary>The parts of <paramref name="model"/>, refusing a tensor shared across the boundary.</summary>
     public static PretrainedParts Resolve(nn.Module model, string modelType, IReadOnlyList<PretrainedField> fields)

@@ -63,7 +63,8 @@ internal static class PretrainedLoader
             var module = field.Module ?? throw PretrainedParts.Unassigned(policy.ModelType, field);
             var source = baseDirectory is null ? field.Source! : Path.Combine(baseDirectory, field.Source!);
             var files = WeightSource.Open(source, path => OpenSource(path, $"pretrained weights file of {policy.ModelType}.{field.Name}", baseDirectory));
-            var state = module.state_dict();
+            // Adapters inside the part are trained, not loaded: a source never has them.
+            var state = AdapterModules.FrozenState(module);
             var matcher = new StateMatcher(state);
             var inFile = new HashSet<string>(StringComparer.Ordinal);
             foreach (var file in files)

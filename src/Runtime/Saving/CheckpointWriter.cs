@@ -13,6 +13,14 @@ namespace CheckpointGen.Saving;
 internal static class CheckpointWriter
 {
     public static void Write(CheckpointPolicy policy, Stream stream, CheckpointSaveOptions options)
+        => Prepare(policy, options).Write(stream, options.Progress);
+
+    /// <summary>
+    /// What a save of the model as it is now writes: every check done, the metadata final, the tensors the model's and the
+    /// optimizer's own (not copies). <paramref name="extraMetadata"/> adds entries of a caller inside the runtime (the
+    /// checkpoint manager's step and metrics); it never replaces one of the writer's.
+    /// </summary>
+    public static PreparedCheckpoint Prepare(CheckpointPolicy policy, CheckpointSaveOptions options, IReadOnlyDictionary<string, string>? extraMetadata = null)
     {
         RefuseTrainingPretrained(policy);
         var state = policy.Model.state_dict();
@@ -24,9 +32,10 @@ internal static class CheckpointWriter
             [CheckpointMetadata.Model] = policy.ModelType,
             [CheckpointMetadata.Excluded] = CheckpointMetadata.EncodeExcluded(policy.PretrainedPrefixes),
         };
+        var frozen = policy.Parts.WithoutAdapters(state);
         foreach (var part in policy.Parts.All)
         {
-            metadata[CheckpointMetadata.FingerprintPrefix + part.Prefix] = CheckpointMetadata.StructuralFingerprint(state, part.Prefix);
+            metadata[CheckpointMetadata.FingerprintPrefix + part.Prefix] = CheckpointMetadata.StructuralFingerprint(frozen, part.Prefix);
             // The weights as they are now, however they got there: a load checks them against the model's.
             metadata[CheckpointMetadata.ContentPrefix + part.Prefix] = PretrainedContent.Of(part.Module);
         }
@@ -43,11 +52,20 @@ internal static class CheckpointWriter
                 snapshot = snapshot with { Optimizer = optimizerSnapshot };
                 tensors.AddRange(optimizerTensors);
             }
+            if (training.Scheduler is { } scheduler)
+            {
+                snapshot = snapshot with { Scheduler = SchedulerState.Capture(scheduler, training.Optimizer) };
+            }
             metadata[TrainingSnapshot.MetadataKey] = snapshot.ToJson();
         }
-        tensors = tensors.OrderBy(e => e.Key, StringComparer.Ordinal).ToList();
-        var progress = ProgressCounter.For(options.Progress, tensors.Sum(e => e.Value.numel() * e.Value.element_size()));
-        Safetensors.Write(stream, tensors, metadata, CheckpointMetadata.Checksum, progress);
+        foreach (var (key, value) in extraMetadata ?? new Dictionary<string, string>())
+        {
+            if (!metadata.TryAdd(key, value))
+            {
+                throw new InvalidOperationException($"The metadata entry '{key}' is the writer's own.");
+            }
+        }
+        return new PreparedCheckpoint(tensors.OrderBy(e => e.Key, StringComparer.Ordinal).ToList(), metadata);
     }
 
     /// <summary>
@@ -58,7 +76,7 @@ internal static class CheckpointWriter
     {
         foreach (var part in policy.Parts.All)
         {
-            foreach (var (name, parameter) in part.Module.named_parameters())
+            foreach (var (name, parameter) in part.FrozenParameters())
             {
                 if (parameter.requires_grad)
                 {
@@ -70,4 +88,13 @@ internal static class CheckpointWriter
             }
         }
     }
+}
+
+/// <summary>A checkpoint ready to write: its tensors in file order and its metadata, the checksum still to compute.</summary>
+internal sealed record PreparedCheckpoint(IReadOnlyList<KeyValuePair<string, Tensor>> Tensors, IReadOnlyDictionary<string, string> Metadata)
+{
+    public long DataBytes => Tensors.Sum(e => e.Value.numel() * e.Value.element_size());
+
+    public void Write(Stream stream, IProgress<CheckpointProgress>? progress)
+        => Safetensors.Write(stream, Tensors, Metadata, CheckpointMetadata.Checksum, ProgressCounter.For(progress, DataBytes));
 }

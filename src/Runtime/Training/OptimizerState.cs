@@ -217,7 +217,12 @@ internal static class OptimizerState
             object value;
             try
             {
-                value = Convert.ChangeType(text, Nullable.GetUnderlyingType(type) ?? type, CultureInfo.InvariantCulture);
+                // Numbers as the writer writes them: Convert's own parsing would read "1,5" as 15 (thousands separators).
+                var plain = Nullable.GetUnderlyingType(type) ?? type;
+                value = plain == typeof(double) ? double.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture)
+                    : plain == typeof(float) ? float.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture)
+                    : plain == typeof(decimal) ? decimal.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture)
+                    : Convert.ChangeType(text, plain, CultureInfo.InvariantCulture);
             }
             catch (Exception e) when (e is FormatException or InvalidCastException or OverflowException)
             {

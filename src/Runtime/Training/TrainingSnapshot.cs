@@ -21,6 +21,9 @@ internal sealed record TrainingSnapshot(long Step, int Epoch, IReadOnlyDictionar
 
     public static string TensorKey(string parameter, string field) => $"{TensorKeyPrefix}{parameter}/{field}";
 
+    /// <summary>The learning-rate scheduler's state, when one was saved.</summary>
+    public SchedulerSnapshot? Scheduler { get; init; }
+
     public string ToJson()
     {
         var json = new JsonObject
@@ -43,10 +46,14 @@ internal sealed record TrainingSnapshot(long Step, int Epoch, IReadOnlyDictionar
                 ["tensors"] = new JsonArray(s.Value.Tensors.Select(t => (JsonNode)t).ToArray()),
             })));
         }
+        if (Scheduler is { } scheduler)
+        {
+            json["scheduler"] = scheduler.ToJson();
+        }
         return json.ToJsonString();
     }
 
-    private static JsonObject Strings<T>(IEnumerable<KeyValuePair<string, T>> values)
+    internal static JsonObject Strings<T>(IEnumerable<KeyValuePair<string, T>> values)
         => new(values.Select(e => KeyValuePair.Create(e.Key, e.Value is null ? null : (JsonNode?)JsonValue.Create(e.Value.ToString()))));
 
     /// <summary>The training state recorded in <paramref name="metadata"/>, or <see langword="null"/> when there is none.</summary>
@@ -71,7 +78,10 @@ internal sealed record TrainingSnapshot(long Step, int Epoch, IReadOnlyDictionar
                 root.TryGetValue("step", out var step) ? Int64(step, "'step'") : 0,
                 root.TryGetValue("epoch", out var epoch) ? checked((int)Int64(epoch, "'epoch'")) : 0,
                 root.TryGetValue("metadata", out var values) ? Object(values, "'metadata'").ToDictionary(e => e.Key, e => String(e.Value, $"metadata '{e.Key}'"), StringComparer.Ordinal) : [],
-                optimizer);
+                optimizer)
+            {
+                Scheduler = root.TryGetValue("scheduler", out var scheduler) && scheduler.ValueKind != JsonValueKind.Null ? SchedulerSnapshot.Read(scheduler) : null,
+            };
         }
         catch (Exception e) when (e is JsonException or FormatException or OverflowException)
         {
@@ -95,7 +105,7 @@ internal sealed record TrainingSnapshot(long Step, int Epoch, IReadOnlyDictionar
             Names(Required(state, "tensors", what), $"the tensors of {what}"));
     }
 
-    private static Dictionary<string, JsonElement> Object(JsonElement value, string what)
+    internal static Dictionary<string, JsonElement> Object(JsonElement value, string what)
     {
         if (value.ValueKind != JsonValueKind.Object)
         {
@@ -112,13 +122,13 @@ internal sealed record TrainingSnapshot(long Step, int Epoch, IReadOnlyDictionar
         return members;
     }
 
-    private static JsonElement Required(Dictionary<string, JsonElement> members, string name, string? what = null)
+    internal static JsonElement Required(Dictionary<string, JsonElement> members, string name, string? what = null)
         => members.TryGetValue(name, out var value) ? value : throw new FormatException($"{(what is null ? "it" : what)} has no '{name}'.");
 
-    private static JsonElement[] Array(JsonElement value, string what)
+    internal static JsonElement[] Array(JsonElement value, string what)
         => value.ValueKind == JsonValueKind.Array ? value.EnumerateArray().ToArray() : throw new FormatException($"{what} is a JSON {value.ValueKind}, not an array.");
 
-    private static string String(JsonElement value, string what)
+    internal static string String(JsonElement value, string what)
         => value.ValueKind == JsonValueKind.String ? value.GetString()! : throw new FormatException($"{what} is a JSON {value.ValueKind}, not a string.");
 
     private static long Int64(JsonElement value, string what)
@@ -131,7 +141,7 @@ internal sealed record TrainingSnapshot(long Step, int Epoch, IReadOnlyDictionar
         return names.Distinct(StringComparer.Ordinal).Count() == names.Length ? names : throw new FormatException($"{what} name an entry twice.");
     }
 
-    private static Dictionary<string, string?> NullableStrings(JsonElement value, string what)
+    internal static Dictionary<string, string?> NullableStrings(JsonElement value, string what)
         => Object(value, what).ToDictionary(e => e.Key, e => e.Value.ValueKind == JsonValueKind.Null ? null : String(e.Value, $"'{e.Key}' of {what}"), StringComparer.Ordinal);
 }
 
