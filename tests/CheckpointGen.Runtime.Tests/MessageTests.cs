@@ -84,7 +84,7 @@ public sealed class MessageTests : IDisposable
     [Fact]
     public void A_missing_source_says_where_relative_sources_are_looked_for()
     {
-        File.Delete(Captioner.Source);
+        WeightFiles.Remove(Captioner.Source);
         using var model = new Captioner();
 
         var error = Assert.Throws<FileNotFoundException>(model.LoadPretrained);

@@ -74,6 +74,15 @@ internal static class WeightFiles
         File.WriteAllBytes(path, [.. BitConverter.GetBytes((ulong)json.Length), .. json, .. bytes[(8 + length)..]]);
     }
 
+    /// <summary>Removes a relative source, whether or not an earlier test (or its folder) left it there.</summary>
+    public static void Remove(string path)
+    {
+        if (File.Exists(path))
+        {
+            File.Delete(path);
+        }
+    }
+
     public static IReadOnlyList<string> Keys(string path)
     {
         using var file = File.OpenRead(path);
