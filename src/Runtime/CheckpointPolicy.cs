@@ -126,6 +126,8 @@ public sealed class CheckpointPolicy
 
     private CheckpointLoadReport Load(Stream stream, string source, bool wholeFile, TrainingState? training, CheckpointLoadOptions? options)
     {
+        // Declared first, ended last: the memory the installed tensors had is freed inside the scope and kept for the next load.
+        using var staging = StagingMemory.LoadScope();
         using var plan = CheckpointReader.Plan(this, stream, source, wholeFile, training, options ?? CheckpointLoadOptions.Default);
         plan.Apply(training);
         return plan.Report;

@@ -45,9 +45,8 @@ internal static class TensorFiles
                 position = MoveTo(stream, origin, position, entry.Offset);
                 if (keys.Contains(entry.Key))
                 {
-                    var tensor = empty(entry.Shape, entry.Dtype, CPU);
+                    var tensor = StagingMemory.Empty(entry.Shape, entry.Dtype);
                     tensors.Add(entry.Key, tensor);
-                    StagingMemory.Prepare(tensor);
                     TensorBytes.Read(stream, tensor, hashing, progress);
                 }
                 else

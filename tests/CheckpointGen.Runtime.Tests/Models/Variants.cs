@@ -273,3 +273,22 @@ public sealed partial class TiedLanguageModel : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x) => lmHead.forward(embedding.forward(x));
 }
+
+/// <summary>A trainable head large enough (2.4 MB) that loads stage it in blocks of their own.</summary>
+public sealed partial class WideHead : nn.Module<Tensor, Tensor>
+{
+    [Pretrained]
+    private readonly Encoder encoder = StandInWeights.Create(() => new Encoder());
+
+    private readonly Linear head = nn.Linear(8, 75_000);
+
+    public WideHead() : base(nameof(WideHead))
+    {
+        RegisterComponents();
+        FreezePretrained();
+    }
+
+    public Linear Head => head;
+
+    public override Tensor forward(Tensor x) => head.forward(encoder.forward(x));
+}

@@ -1,0 +1,88 @@
+using CheckpointGen.Format;
+using CheckpointGen.Parts;
+using CheckpointGen.Runtime.Tests.Models;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace CheckpointGen.Runtime.Tests;
+
+/// <summary>Loads reuse the memory earlier loads freed; the kept memory is process-wide, so these run alone.</summary>
+[CollectionDefinition(nameof(StagingMemoryTests), DisableParallelization = true)]
+public sealed class StagingMemoryCollection;
+
+[Collection(nameof(StagingMemoryTests))]
+public sealed class StagingMemoryTests
+{
+    [Fact]
+    public void A_load_reads_into_the_memory_the_load_before_it_freed()
+    {
+        using var folder = new TempFolder();
+        var (first, second) = TwoCheckpoints(folder);
+        using var model = new WideHead();
+
+        model.LoadCheckpoint(first);
+        var firstMemory = PretrainedParts.StorageOf(model.Head.weight!);
+        model.LoadCheckpoint(second);
+        Assert.NotEqual(firstMemory, PretrainedParts.StorageOf(model.Head.weight!));
+        model.LoadCheckpoint(first);
+
+        Assert.Equal(firstMemory, PretrainedParts.StorageOf(model.Head.weight!));
+        using var expected = new WideHead();
+        expected.LoadCheckpoint(first);
+        Assert.True(Tensors.BitIdentical(expected.Head.weight!, model.Head.weight!));
+    }
+
+    [Fact]
+    public void Memory_that_old_weights_are_still_viewed_through_is_never_reused()
+    {
+        using var folder = new TempFolder();
+        var (first, second) = TwoCheckpoints(folder);
+        using var model = new WideHead();
+        model.LoadCheckpoint(first);
+        using var alias = model.Head.weight!.detach();
+        using var values = alias.clone();
+
+        model.LoadCheckpoint(second);
+        model.LoadCheckpoint(first);
+        model.LoadCheckpoint(second);
+
+        Assert.True(Tensors.BitIdentical(values, alias));
+        Assert.NotEqual(PretrainedParts.StorageOf(alias), PretrainedParts.StorageOf(model.Head.weight!));
+    }
+
+    [Fact]
+    public void Between_loads_at_most_the_last_loaded_state_is_kept()
+    {
+        using var folder = new TempFolder();
+        var (first, second) = TwoCheckpoints(folder);
+        using (var model = new WideHead())
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                model.LoadCheckpoint(i % 2 == 0 ? first : second);
+            }
+            var weightBlock = 4L << 20;
+            Assert.Equal(weightBlock, StagingMemory.KeptBytes);
+        }
+        // Memory freed outside a load is released, and the next load releases what was kept before it.
+        using var other = new WideHead();
+        other.LoadCheckpoint(first);
+        Assert.Equal(0, StagingMemory.KeptBytes);
+    }
+
+    private static (string First, string Second) TwoCheckpoints(TempFolder folder)
+    {
+        var paths = (folder.File("first.safetensors"), folder.File("second.safetensors"));
+        manual_seed(1);
+        using (var model = new WideHead())
+        {
+            model.SaveCheckpoint(paths.Item1);
+        }
+        manual_seed(2);
+        using (var model = new WideHead())
+        {
+            model.SaveCheckpoint(paths.Item2);
+        }
+        return paths;
+    }
+}
