@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Threading.Tasks;
 using CheckpointGen.Format;
 using CheckpointGen.Parts;
 using CheckpointGen.Training;
@@ -29,6 +30,25 @@ internal static class CheckpointReader
         CheckpointMetadata.RequireCheckpointGenEntries(index);
 
         var state = policy.Model.state_dict();
+        var parts = policy.Parts;
+        // The fingerprints need none of the file's data: they are compared on another core while the data is read.
+        var fingerprintProblems = new List<CheckpointProblem>();
+        var fingerprinting = Task.Run(() => CompareFingerprints(parts, state, index.Metadata, options, fingerprintProblems));
+        try
+        {
+            return Plan(policy, stream, source, training, options, origin, index, state, fingerprinting, fingerprintProblems);
+        }
+        finally
+        {
+            // Whatever was refused, nothing may still be reading the model when the caller gets it back.
+            ((IAsyncResult)fingerprinting).AsyncWaitHandle.WaitOne();
+        }
+    }
+
+    private static CheckpointLoadPlan Plan(
+        CheckpointPolicy policy, Stream stream, string source, TrainingState? training, CheckpointLoadOptions options, long origin,
+        TensorFileIndex index, Dictionary<string, Tensor> state, Task<Fingerprints> fingerprinting, List<CheckpointProblem> fingerprintProblems)
+    {
         var matcher = new StateMatcher(state);
         var problems = matcher.Problems;
         var weights = new List<TensorEntry>();
@@ -60,7 +80,7 @@ internal static class CheckpointReader
             }
         }
         matcher.AddMissing(index.Entries.Select(e => e.Key).ToHashSet(StringComparer.Ordinal), key => !policy.IsPretrained(key));
-        var fingerprints = CompareFingerprints(policy.Parts, state, index.Metadata, options, problems);
+        var fingerprintsAt = problems.Count;
 
         // A weights-only load passes over the training state, as it passes over the optimizer's tensors.
         var snapshot = training is null ? null : TrainingSnapshot.Read(index.Metadata, source);
@@ -95,6 +115,12 @@ internal static class CheckpointReader
                 SchedulerState.Plan(snapshot, scheduler, optimizer: null, [], source, problems);
             }
         }
+        if (problems.Count > 0)
+        {
+            // One message names every problem, in the order the checks run.
+            fingerprinting.GetAwaiter().GetResult();
+            problems.InsertRange(fingerprintsAt, fingerprintProblems);
+        }
         StateMatcher.ThrowIfAny(problems, source, policy.ModelType);
 
         var wanted = restore is null ? weights : weights.Concat(optimizerEntries.Values);
@@ -102,12 +128,15 @@ internal static class CheckpointReader
         var hash = checksum is null ? null : CheckpointMetadata.StartChecksum(index);
         var progress = ProgressCounter.For(options.Progress, wanted.Sum(e => e.ByteLength));
         var staged = TensorFiles.Read(stream, origin, index, wanted, hash, progress);
+        Fingerprints fingerprints;
         try
         {
             if (hash is not null && Checksum.Format(hash) is var actual && actual != checksum)
             {
                 throw new CheckpointFormatException(source, $"its data does not match the checksum recorded at save (recorded {checksum}, read {actual}): the file is damaged.");
             }
+            fingerprints = fingerprinting.GetAwaiter().GetResult();
+            StateMatcher.ThrowIfAny(fingerprintProblems, source, policy.ModelType);
         }
         catch
         {
