@@ -55,6 +55,9 @@ internal static unsafe partial class StagingMemory
         }
     }
 
+    /// <summary>Frees every kept block: the next load reads into fresh memory, as the first loads of a process do.</summary>
+    internal static void ReleaseKept() => ReleaseKeptBefore(long.MaxValue);
+
     /// <summary>
     /// Marks a load: blocks freed until the scope ends are kept for the next one, and when it ends, blocks kept since
     /// before it began are released.
@@ -167,10 +170,19 @@ internal static unsafe partial class StagingMemory
 
     private static void EndLoad(long began)
     {
-        var released = new List<nint>();
         lock (Gate)
         {
             activeLoads--;
+        }
+        ReleaseKeptBefore(began);
+    }
+
+    /// <summary>Frees the blocks kept since before the load numbered <paramref name="began"/> started.</summary>
+    private static void ReleaseKeptBefore(long began)
+    {
+        var released = new List<nint>();
+        lock (Gate)
+        {
             for (var i = Kept.Count - 1; i >= 0; i--)
             {
                 if (Kept[i].Generation < began)
