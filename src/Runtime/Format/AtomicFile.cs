@@ -29,7 +29,7 @@ internal static partial class AtomicFile
             using (stream)
             {
                 KeepAttributesOf(target, stream.SafeFileHandle);
-                write(stream);
+                write(new WritebackStream(stream));
                 // The data must be on disk before the rename makes it the checkpoint.
                 stream.Flush(flushToDisk: true);
                 // Renamed while still open: until then no other save's cleanup can take the file for abandoned.
