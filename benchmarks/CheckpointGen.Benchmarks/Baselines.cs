@@ -26,6 +26,24 @@ public static class RawBytes
         Disk.FlushFolderOf(path);
     }
 
+    /// <summary>
+    /// The same, with the kernel's writeback of each 8 MiB started while the next is written, as SaveCheckpoint does:
+    /// how much of a save's time that technique takes off, apart from everything else a save does.
+    /// </summary>
+    public static void WriteWithEarlyWriteback(string path, IEnumerable<Tensor> tensors)
+    {
+        using (var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1 << 20))
+        {
+            var stream = new CheckpointGen.Format.WritebackStream(file);
+            foreach (var tensor in tensors)
+            {
+                stream.Write(tensor.bytes);
+            }
+            file.Flush(flushToDisk: true);
+        }
+        Disk.FlushFolderOf(path);
+    }
+
     /// <summary>Straight into each tensor's memory.</summary>
     public static void Read(string path, IEnumerable<Tensor> tensors)
     {

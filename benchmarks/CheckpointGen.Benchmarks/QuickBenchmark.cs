@@ -122,6 +122,7 @@ public static class QuickBenchmark
         [
             new("CheckpointGen SaveCheckpoint", File("checkpointgen.safetensors"), false, () => model.SaveCheckpoint(File("checkpointgen.safetensors"))),
             new("raw write + flush", File("raw.bin"), false, () => RawBytes.Write(File("raw.bin"), trainable)),
+            new("raw write + early writeback + flush", File("raw-writeback.bin"), false, () => RawBytes.WriteWithEarlyWriteback(File("raw-writeback.bin"), trainable)),
             new("TorchSharp save, frozen skipped, + flush", File("torchsharp-skip.dat"), false, () => FlushedSaves.TorchSharp(File("torchsharp-skip.dat"), model, skip)),
             new("PyBridge save_safetensors + flush", File("pybridge.safetensors"), false, () => FlushedSaves.PyBridge(File("pybridge.safetensors"), model, skip)),
             new("CheckpointGen LoadCheckpoint", File("checkpointgen.safetensors"), false, () => model.LoadCheckpoint(File("checkpointgen.safetensors"))),
