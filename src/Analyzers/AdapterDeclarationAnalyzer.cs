@@ -1,9 +1,13 @@
+using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
+using System.Threading;
 using CheckpointGen.Shared;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Operations;
 
@@ -15,6 +19,10 @@ namespace CheckpointGen.Analyzers;
 /// <c>[Pretrained]</c> fields of its own, on a <c>[Pretrained]</c> field, or in a type that no <c>[Pretrained]</c> field
 /// of the project can hold and no other assembly can see.
 /// </summary>
+/// <remarks>
+/// A compilation without <c>[Adapter]</c> pays one attribute lookup per field and one syntax check per property: what
+/// the pretrained parts can hold is worked out at the compilation's end, only when an adapter field needs it.
+/// </remarks>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class AdapterDeclarationAnalyzer : CheckpointAnalyzer
 {
@@ -29,34 +37,38 @@ public sealed class AdapterDeclarationAnalyzer : CheckpointAnalyzer
         {
             return;
         }
-        var holdings = new PretrainedHoldings(symbols, start.Compilation);
-        var adapters = new ConcurrentBag<IFieldSymbol>();
+        // Every [Adapter] field seen, once (the parts of a partial property may both be visited), and whether it is valid.
+        var adapters = new ConcurrentDictionary<IFieldSymbol, bool>(SymbolEqualityComparer.Default);
+        void Check(IFieldSymbol field, Action<Diagnostic> report)
+        {
+            if (!symbols.IsAdapter(field))
+            {
+                return;
+            }
+            var problem = Problem(field, symbols);
+            if (adapters.TryAdd(field, problem is null) && problem is not null)
+            {
+                report(Diagnostic.Create(DiagnosticDescriptors.InvalidAdapter, field.Locations[0], PretrainedDeclarationRules.MemberName(field), problem));
+            }
+        }
+        start.RegisterSymbolAction(context => Check((IFieldSymbol)context.Symbol, context.ReportDiagnostic), SymbolKind.Field);
+        // [field: Adapter] on an auto-property marks its backing field, for which no field action runs.
         start.RegisterSymbolAction(context =>
         {
-            var type = (INamedTypeSymbol)context.Symbol;
-            holdings.AddType(type);
-            // GetMembers includes the backing fields of [field: Adapter] properties.
-            foreach (var field in type.GetMembers().OfType<IFieldSymbol>())
+            var property = (IPropertySymbol)context.Symbol;
+            if (MarksBackingField(property, context.CancellationToken) && PretrainedDeclarationRules.BackingField(property) is { } field)
             {
-                if (!symbols.IsAdapter(field))
-                {
-                    continue;
-                }
-                if (Problem(field, symbols) is { } problem)
-                {
-                    context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.InvalidAdapter, field.Locations[0], PretrainedDeclarationRules.MemberName(field), problem));
-                }
-                else
-                {
-                    adapters.Add(field);
-                }
+                Check(field, context.ReportDiagnostic);
             }
-        }, SymbolKind.NamedType);
-        start.RegisterOperationAction(context => holdings.AddCreated(context.ContainingSymbol.ContainingType, context.Operation.Type), OperationKind.ObjectCreation);
-        start.RegisterOperationAction(context => holdings.AddCreated(context.ContainingSymbol.ContainingType, ((IInvocationOperation)context.Operation).TargetMethod.ReturnType), OperationKind.Invocation);
+        }, SymbolKind.Property);
         start.RegisterCompilationEndAction(end =>
         {
-            foreach (var field in adapters)
+            if (adapters.IsEmpty)
+            {
+                return;
+            }
+            var holdings = new PretrainedHoldings(symbols, end.Compilation, end.CancellationToken);
+            foreach (var field in adapters.Where(a => a.Value).Select(a => a.Key))
             {
                 if (Outside(field, symbols, holdings) is { } reason)
                 {
@@ -65,6 +77,11 @@ public sealed class AdapterDeclarationAnalyzer : CheckpointAnalyzer
             }
         });
     }
+
+    /// <summary>Whether a declaration of the property has an attribute for its backing field (<c>[field: ...]</c>): the syntax answers, without binding an attribute.</summary>
+    private static bool MarksBackingField(IPropertySymbol property, CancellationToken cancellationToken)
+        => property.DeclaringSyntaxReferences.Any(r => r.GetSyntax(cancellationToken) is PropertyDeclarationSyntax declaration
+            && declaration.AttributeLists.Any(l => l.Target?.Identifier.IsKind(SyntaxKind.FieldKeyword) == true));
 
     /// <summary>What makes the field unusable as an adapter (CKPT030), or <see langword="null"/>.</summary>
     private static string? Problem(IFieldSymbol field, CheckpointSymbols symbols)
@@ -75,7 +92,10 @@ public sealed class AdapterDeclarationAnalyzer : CheckpointAnalyzer
             : !symbols.IsModule(field.ContainingType) ? $"is declared in '{field.ContainingType.Name}', which is not a torch.nn.Module"
             : null;
 
-    /// <summary>Why the field can be inside no pretrained part (CKPT031), or <see langword="null"/> when it can be, or nobody can tell.</summary>
+    /// <summary>
+    /// Why the field can be inside no pretrained part (CKPT031), or <see langword="null"/> when it can be, or nobody can tell.
+    /// The answers that need only the field and its type come first: what the parts hold is worked out only for the rest.
+    /// </summary>
     private static string? Outside(IFieldSymbol field, CheckpointSymbols symbols, PretrainedHoldings holdings)
     {
         var type = field.ContainingType;
@@ -83,7 +103,7 @@ public sealed class AdapterDeclarationAnalyzer : CheckpointAnalyzer
         {
             return "it is [Pretrained] itself: the frozen part, not a module inside one";
         }
-        if (symbols.Rules.PretrainedMembers(type).Any())
+        if (symbols.DeclaredPretrained(type).Length > 0)
         {
             return $"'{type.Name}' has [Pretrained] fields of its own and this field sits beside them";
         }
@@ -94,39 +114,15 @@ public sealed class AdapterDeclarationAnalyzer : CheckpointAnalyzer
     /// Which module types the pretrained parts of one compilation can hold: the types of its <c>[Pretrained]</c> members,
     /// then, type by type, the module types of their fields and the module types their code creates. Where a part can
     /// hold modules the compilation cannot see (a <c>Sequential</c>, a module type of another assembly), it can hold any.
+    /// Worked out once, the first time a field's type is one no other assembly can see, and only for the types reached:
+    /// a type's code is read (from its syntax, with its file's semantic model) only when a part can hold the type.
+    /// Used by one compilation-end action, on one thread.
     /// </summary>
-    private sealed class PretrainedHoldings(CheckpointSymbols symbols, Compilation compilation)
+    private sealed class PretrainedHoldings(CheckpointSymbols symbols, Compilation compilation, CancellationToken cancellationToken)
     {
-        private readonly ConcurrentDictionary<INamedTypeSymbol, ConcurrentBag<ITypeSymbol>> held = new(SymbolEqualityComparer.Default);
-        private readonly ConcurrentBag<ITypeSymbol> roots = [];
-        private readonly ConcurrentBag<INamedTypeSymbol> modules = [];
-        private readonly object reaching = new();
+        private bool? friends;
         private HashSet<INamedTypeSymbol>? reached;
         private bool holdsAnything;
-
-        public void AddType(INamedTypeSymbol type)
-        {
-            if (symbols.IsModule(type))
-            {
-                modules.Add(type.OriginalDefinition);
-            }
-            foreach (var field in type.GetMembers().OfType<IFieldSymbol>().Where(f => !f.IsStatic))
-            {
-                if (symbols.IsPretrained(field))
-                {
-                    roots.Add(field.Type);
-                }
-                AddCreated(type, field.Type);
-            }
-        }
-
-        public void AddCreated(INamedTypeSymbol? holder, ITypeSymbol? type)
-        {
-            if (holder is not null && type is not null && ModuleTypes(type).Any())
-            {
-                held.GetOrAdd(holder.OriginalDefinition, _ => []).Add(type);
-            }
-        }
 
         public bool CanHold(INamedTypeSymbol type)
         {
@@ -134,10 +130,7 @@ public sealed class AdapterDeclarationAnalyzer : CheckpointAnalyzer
             {
                 return true;
             }
-            lock (reaching)
-            {
-                reached ??= Reach();
-            }
+            reached ??= Reach();
             return holdsAnything || reached.Any(r => PretrainedDeclarationRules.DerivesFrom(r, type.OriginalDefinition));
         }
 
@@ -148,16 +141,18 @@ public sealed class AdapterDeclarationAnalyzer : CheckpointAnalyzer
             {
                 return true;
             }
-            var friends = compilation.Assembly.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == "System.Runtime.CompilerServices.InternalsVisibleToAttribute");
-            return !friends && PretrainedDeclarationRules.TypeAndContainers(type).Any(t => t.DeclaredAccessibility is Accessibility.Private or Accessibility.Internal or Accessibility.ProtectedAndInternal);
+            friends ??= compilation.Assembly.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == "System.Runtime.CompilerServices.InternalsVisibleToAttribute");
+            return friends == false && PretrainedDeclarationRules.TypeAndContainers(type).Any(t => t.DeclaredAccessibility is Accessibility.Private or Accessibility.Internal or Accessibility.ProtectedAndInternal);
         }
 
         private HashSet<INamedTypeSymbol> Reach()
         {
             var found = new HashSet<INamedTypeSymbol>(SymbolEqualityComparer.Default);
-            var pending = new Queue<INamedTypeSymbol>(roots.SelectMany(ModuleTypes));
+            var held = new Dictionary<INamedTypeSymbol, List<ITypeSymbol>>(SymbolEqualityComparer.Default);
+            var pending = new Queue<INamedTypeSymbol>(Roots().SelectMany(ModuleTypes));
             while (pending.Count > 0 && !holdsAnything)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 var type = pending.Dequeue();
                 if (!found.Add(type))
                 {
@@ -171,20 +166,90 @@ public sealed class AdapterDeclarationAnalyzer : CheckpointAnalyzer
                 // What its base types hold it holds; and an instance of a type deriving from it can stand in its place.
                 for (var current = type; current is not null; current = current.BaseType)
                 {
-                    foreach (var heldType in held.TryGetValue(current.OriginalDefinition, out var bag) ? bag : Enumerable.Empty<ITypeSymbol>())
+                    var definition = current.OriginalDefinition;
+                    if (!held.TryGetValue(definition, out var types))
                     {
-                        foreach (var module in ModuleTypes(heldType))
-                        {
-                            pending.Enqueue(module);
-                        }
+                        held[definition] = types = Held(definition);
+                    }
+                    foreach (var module in types.SelectMany(ModuleTypes))
+                    {
+                        pending.Enqueue(module);
                     }
                 }
-                foreach (var derived in modules.Where(m => PretrainedDeclarationRules.DerivesFrom(m, type)))
+                foreach (var derived in symbols.DerivedTypes(type))
                 {
-                    pending.Enqueue(derived);
+                    pending.Enqueue(derived.OriginalDefinition);
                 }
             }
             return found;
+        }
+
+        /// <summary>The types of the compilation's <c>[Pretrained]</c> instance members, found in one walk of its types.</summary>
+        private IEnumerable<ITypeSymbol> Roots()
+        {
+            var pending = new Stack<INamespaceOrTypeSymbol>();
+            pending.Push(compilation.Assembly.GlobalNamespace);
+            while (pending.Count > 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                foreach (var member in pending.Pop().GetMembers())
+                {
+                    if (member is INamespaceOrTypeSymbol nested)
+                    {
+                        pending.Push(nested);
+                    }
+                    if (member is INamedTypeSymbol type)
+                    {
+                        foreach (var field in symbols.DeclaredPretrained(type).Where(f => !f.IsStatic))
+                        {
+                            yield return field.Type;
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// The types a source type holds: those of its instance fields, the types its code creates (<c>new Block()</c>) and
+        /// the return types of the methods its code calls (<c>nn.Linear(4, 4)</c>, a factory); not the code of its nested types.
+        /// </summary>
+        private List<ITypeSymbol> Held(INamedTypeSymbol type)
+        {
+            var types = new List<ITypeSymbol>();
+            if (!SymbolEqualityComparer.Default.Equals(type.ContainingAssembly, compilation.Assembly))
+            {
+                return types;
+            }
+            types.AddRange(type.GetMembers().OfType<IFieldSymbol>().Where(f => !f.IsStatic).Select(f => f.Type));
+            foreach (var reference in type.DeclaringSyntaxReferences)
+            {
+                var declaration = reference.GetSyntax(cancellationToken);
+                foreach (var node in declaration.DescendantNodes(n => n == declaration || n is not (BaseTypeDeclarationSyntax or DelegateDeclarationSyntax)))
+                {
+                    if (node is ObjectCreationExpressionSyntax or ImplicitObjectCreationExpressionSyntax or InvocationExpressionSyntax or QueryExpressionSyntax)
+                    {
+                        AddCreated(symbols.Bodies.Operation(node, cancellationToken), types);
+                    }
+                }
+            }
+            return types;
+        }
+
+        private static void AddCreated(IOperation? operation, List<ITypeSymbol> types)
+        {
+            switch (operation)
+            {
+                case IObjectCreationOperation { Type: { } created }:
+                    types.Add(created);
+                    break;
+                case IInvocationOperation invocation:
+                    types.Add(invocation.TargetMethod.ReturnType);
+                    break;
+                case ITranslatedQueryOperation query:
+                    // The calls a query stands for (Select, Where, ...) have no syntax of their own.
+                    types.AddRange(query.Descendants().OfType<IInvocationOperation>().Where(i => i.IsImplicit).Select(i => i.TargetMethod.ReturnType));
+                    break;
+            }
         }
 
         /// <summary>A module type whose submodules the compilation cannot see: one of another assembly, except TorchSharp's layers; TorchSharp's <c>Sequential</c>.</summary>

@@ -108,6 +108,86 @@ public sealed class AdapterTests
         Verify.Diagnostic(DiagnosticDescriptors.AdapterOutsidePretrained, 1)
             .WithArguments("both", "it is [Pretrained] itself: the frozen part, not a module inside one"));
 
+    /// <summary>Blocks no field's type names, which a part's code creates (in another file than the block and the model).</summary>
+    [Fact]
+    public Task A_block_created_by_the_code_of_a_part_or_of_its_base_type_is_held() => Verify.Analyzer(
+    [
+        ("Blocks.cs", """
+            internal sealed class Block : nn.Module<Tensor, Tensor>
+            {
+                [Adapter] private readonly Linear adapter = nn.Linear(4, 4);
+                [field: Adapter] public Linear Extra { get; } = nn.Linear(4, 4);
+                public Block() : base("b") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => adapter.forward(Extra.forward(x));
+            }
+
+            internal sealed class Inner : nn.Module<Tensor, Tensor>
+            {
+                [Adapter] private readonly Linear adapter = nn.Linear(4, 4);
+                public Inner() : base("i") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => adapter.forward(x);
+            }
+
+            internal static class Blocks
+            {
+                public static Block Create() => new();
+            }
+            """),
+        ("Parts.cs", """
+            // A block a factory of another type returns, called from a local function of the constructor.
+            internal sealed class Trunk : nn.Module
+            {
+                public Trunk() : base("t")
+                {
+                    Block Make() => Blocks.Create();
+                    register_module("block", Make());
+                }
+            }
+
+            // A module the base type's constructor creates.
+            internal sealed class Wrapper : WrapperBase
+            {
+            }
+
+            internal abstract class WrapperBase : nn.Module
+            {
+                protected WrapperBase() : base("w") { register_module("inner", new Inner()); }
+            }
+            """),
+        ("Model.cs", """
+            internal sealed partial class Model : nn.Module<Tensor, Tensor>
+            {
+                [Pretrained] private readonly Trunk trunk = new();
+                [Pretrained] private readonly Wrapper wrapper = new();
+                public Model() : base("m") { RegisterComponents(); FreezePretrained(); }
+                public override Tensor forward(Tensor x) => x;
+            }
+            """),
+    ]);
+
+    [Fact]
+    public Task CKPT031_an_adapter_property_held_by_nothing_or_beside_the_parts() => Verify.Analyzer("""
+        internal sealed class Block : nn.Module<Tensor, Tensor>
+        {
+            [field: Adapter] public Linear {|#0:Extra|} { get; } = nn.Linear(4, 4);
+            public Block() : base("b") { RegisterComponents(); }
+            public override Tensor forward(Tensor x) => Extra.forward(x);
+        }
+
+        internal sealed partial class Model : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] private readonly Linear backbone = nn.Linear(4, 4);
+            [field: Adapter] public Linear {|#1:Side|} { get; } = nn.Linear(4, 4);
+            private readonly Block head = new();
+            public Model() : base("m") { RegisterComponents(); FreezePretrained(); }
+            public override Tensor forward(Tensor x) => head.forward(x);
+        }
+        """,
+        Verify.Diagnostic(DiagnosticDescriptors.AdapterOutsidePretrained, 0)
+            .WithArguments("Extra", "no [Pretrained] field of this project holds a 'Block' and no other project can see the type"),
+        Verify.Diagnostic(DiagnosticDescriptors.AdapterOutsidePretrained, 1)
+            .WithArguments("Side", "'Model' has [Pretrained] fields of its own and this field sits beside them"));
+
     [Fact]
     public Task CKPT030_not_a_module_field_of_a_module() => Verify.Analyzer("""
         public sealed class Block : nn.Module<Tensor, Tensor>

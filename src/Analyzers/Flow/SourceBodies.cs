@@ -40,9 +40,10 @@ internal sealed class SourceBodies(Compilation compilation)
             ? Operation(initializer, cancellationToken)
             : null;
 
+    /// <summary>The operation of a node of this compilation (an expression, a method's declaration), or <see langword="null"/>.</summary>
     [SuppressMessage("MicrosoftCodeAnalysisCorrectness", "RS1030:Do not invoke Compilation.GetSemanticModel() method within a diagnostic analyzer",
-        Justification = "Following a value into a method or field declared in another file needs that file's semantic model; no analysis context offers it. Under the analyzer driver the compilation hands out its cached models, and each method is summarized once per compilation.")]
-    private IOperation? Operation(SyntaxNode syntax, CancellationToken cancellationToken)
+        Justification = "Following a value into a method or field declared in another file, or reading the code of a type a pretrained part holds, needs that file's semantic model; no analysis context offers it. Under the analyzer driver the compilation hands out its cached models, and each method is summarized once per compilation.")]
+    public IOperation? Operation(SyntaxNode syntax, CancellationToken cancellationToken)
         => compilation.ContainsSyntaxTree(syntax.SyntaxTree)
             ? compilation.GetSemanticModel(syntax.SyntaxTree).GetOperation(syntax, cancellationToken)
             : null;
