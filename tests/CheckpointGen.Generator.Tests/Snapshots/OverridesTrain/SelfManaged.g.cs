@@ -7,14 +7,8 @@ partial class SelfManaged : global::CheckpointGen.ICheckpointable
         new global::CheckpointGen.PretrainedField("encoder", this.encoder, Source: "weights/encoder.safetensors"));
 
     /// <inheritdoc/>
-    public global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes => global::CheckpointGen.CheckpointPolicy.Of(this).PretrainedPrefixes;
+    public global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes => global::CheckpointGen.GeneratedMembers.PretrainedPrefixes(this);
 
     /// <inheritdoc/>
-    public void FreezePretrained() => global::CheckpointGen.CheckpointPolicy.Of(this).FreezePretrained();
-
-    /// <inheritdoc/>
-    public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> TrainableParameters() => global::CheckpointGen.CheckpointPolicy.Of(this).TrainableParameters();
-
-    /// <inheritdoc/>
-    public void LoadPretrained() => global::CheckpointGen.CheckpointPolicy.Of(this).LoadPretrained();
+    public void FreezePretrained() => global::CheckpointGen.GeneratedMembers.FreezePretrained(this);
 }
