@@ -76,8 +76,8 @@ public sealed partial class PretrainedGenerator
         /// The model type whose generated member the simple name must find, or <see langword="null"/>: starting at the type
         /// whose code holds the name (its lambdas and local functions included; a nested type's code is the nested type's),
         /// the first type up its base types that declares <c>[Pretrained]</c> members. A derived type's unqualified
-        /// <c>FreezePretrained()</c> thus gets its member on the model it derives from. The search stops at a type compiled
-        /// elsewhere (nothing can be added to it) and at a member of that name the user wrote, which the name then means.
+        /// <c>FreezePretrained()</c> thus gets its member on the model it derives from. The search stops at a type of another
+        /// assembly (nothing can be added to it) and at a member of that name the user wrote, which the name then means.
         /// </summary>
         public static MemberCall? ParseCall(GeneratorSyntaxContext context, CancellationToken cancellationToken)
         {
@@ -89,7 +89,8 @@ public sealed partial class PretrainedGenerator
             {
                 return null;
             }
-            for (var current = type; current is not null && current.Locations.Any(l => l.IsInSource); current = current.BaseType)
+            var assembly = context.SemanticModel.Compilation.Assembly;
+            for (var current = type; current is not null && SymbolEqualityComparer.Default.Equals(current.ContainingAssembly, assembly); current = current.BaseType)
             {
                 if (current.GetMembers(name.Identifier.ValueText).Any(m => m is not IMethodSymbol { Parameters.Length: > 0 }))
                 {
