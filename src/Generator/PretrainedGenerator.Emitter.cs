@@ -55,10 +55,20 @@ public sealed partial class PretrainedGenerator
         /// </summary>
         private static void WriteMembers(IndentedTextWriter writer, ModelType type)
         {
-            writer.WriteLine($"{Runtime}.CheckpointPolicy {Runtime}.ICheckpointable.CheckpointPolicy => new(this,");
-            writer.Indent++;
-            writer.WriteLine(string.Join(",\n" + new string(' ', 4 * writer.Indent), type.Fields.Select(FieldArgument)) + ");");
-            writer.Indent--;
+            var policy = $"{Runtime}.CheckpointPolicy {Runtime}.ICheckpointable.CheckpointPolicy =>";
+            if (type.Fields.Count == 1)
+            {
+                // The common case in one call, with no PretrainedField to build: measurably cheaper to compile.
+                var field = type.Fields[0];
+                writer.WriteLine($"{policy} {Members}.Policy(this, {Literal(field.Name.TrimStart('@'))}, this.{field.Name}, {LiteralOrNull(field.Source)}, {LiteralOrNull(field.KeyPrefix)});");
+            }
+            else
+            {
+                writer.WriteLine($"{policy} new(this,");
+                writer.Indent++;
+                writer.WriteLine(string.Join(",\n" + new string(' ', 4 * writer.Indent), type.Fields.Select(FieldArgument)) + ");");
+                writer.Indent--;
+            }
 
             Member(writer, "global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes", "PretrainedPrefixes");
             if ((type.Called & CalledMembers.FreezePretrained) != 0)
@@ -102,6 +112,8 @@ public sealed partial class PretrainedGenerator
         }
 
         private static string Literal(string value) => SymbolDisplay.FormatLiteral(value, quote: true);
+
+        private static string LiteralOrNull(string? value) => value is null ? "null" : Literal(value);
 
         private static void OpenBlock(IndentedTextWriter writer)
         {

@@ -1,5 +1,6 @@
 using System.Collections.Generic;
 using System.ComponentModel;
+using static TorchSharp.torch;
 using Parameter = TorchSharp.Modules.Parameter;
 
 namespace CheckpointGen;
@@ -11,6 +12,18 @@ namespace CheckpointGen;
 [EditorBrowsable(EditorBrowsableState.Never)]
 public static class GeneratedMembers
 {
+    /// <summary>
+    /// The policy of a model with one <see cref="PretrainedAttribute"/> member: what the generated
+    /// <see cref="ICheckpointable.CheckpointPolicy"/> returns (a model with more creates <see cref="CheckpointPolicy"/> itself).
+    /// </summary>
+    /// <param name="model">The model.</param>
+    /// <param name="name">The member's name, for messages.</param>
+    /// <param name="module">The member's current value.</param>
+    /// <param name="source">The attribute's <see cref="PretrainedAttribute.Source"/>.</param>
+    /// <param name="keyPrefix">The attribute's <see cref="PretrainedAttribute.KeyPrefix"/>.</param>
+    public static CheckpointPolicy Policy(nn.Module model, string name, nn.Module? module, string? source, string? keyPrefix)
+        => new(model, new PretrainedField(name, module, source, keyPrefix));
+
     /// <summary>The body of the generated <see cref="ICheckpointable.PretrainedPrefixes"/>.</summary>
     public static IReadOnlyList<string> PretrainedPrefixes(ICheckpointable model) => model.CheckpointPolicy.PretrainedPrefixes;
 

@@ -5,8 +5,7 @@ namespace Samples
 {
     partial class Decoder : global::CheckpointGen.ICheckpointable
     {
-        global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => new(this,
-            new global::CheckpointGen.PretrainedField("text_encoder", this.text_encoder, Source: "weights/text.safetensors"));
+        global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => global::CheckpointGen.GeneratedMembers.Policy(this, "text_encoder", this.text_encoder, "weights/text.safetensors", null);
 
         /// <inheritdoc/>
         public global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes => global::CheckpointGen.GeneratedMembers.PretrainedPrefixes(this);

@@ -5,8 +5,7 @@ namespace Samples
 {
     partial class Pipeline : global::CheckpointGen.ICheckpointable
     {
-        global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => new(this,
-            new global::CheckpointGen.PretrainedField("vae", this.vae, Source: "weights/vae.safetensors"));
+        global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => global::CheckpointGen.GeneratedMembers.Policy(this, "vae", this.vae, "weights/vae.safetensors", null);
 
         /// <inheritdoc/>
         public global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes => global::CheckpointGen.GeneratedMembers.PretrainedPrefixes(this);

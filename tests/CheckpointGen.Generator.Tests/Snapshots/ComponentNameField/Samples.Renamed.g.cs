@@ -5,8 +5,7 @@ namespace Samples
 {
     partial class Renamed : global::CheckpointGen.ICheckpointable
     {
-        global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => new(this,
-            new global::CheckpointGen.PretrainedField("encoder", this.encoder, Source: "weights/backbone.dat"));
+        global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => global::CheckpointGen.GeneratedMembers.Policy(this, "encoder", this.encoder, "weights/backbone.dat", null);
 
         /// <inheritdoc/>
         public global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes => global::CheckpointGen.GeneratedMembers.PretrainedPrefixes(this);

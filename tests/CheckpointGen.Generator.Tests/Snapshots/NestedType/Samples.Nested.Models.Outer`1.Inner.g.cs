@@ -9,8 +9,7 @@ namespace Samples.Nested
         {
             partial class Inner : global::CheckpointGen.ICheckpointable
             {
-                global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => new(this,
-                    new global::CheckpointGen.PretrainedField("encoder", this.encoder, Source: "weights/inner.safetensors"));
+                global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => global::CheckpointGen.GeneratedMembers.Policy(this, "encoder", this.encoder, "weights/inner.safetensors", null);
 
                 /// <inheritdoc/>
                 public global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes => global::CheckpointGen.GeneratedMembers.PretrainedPrefixes(this);

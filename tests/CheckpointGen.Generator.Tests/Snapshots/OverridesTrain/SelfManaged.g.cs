@@ -3,8 +3,7 @@
 
 partial class SelfManaged : global::CheckpointGen.ICheckpointable
 {
-    global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => new(this,
-        new global::CheckpointGen.PretrainedField("encoder", this.encoder, Source: "weights/encoder.safetensors"));
+    global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => global::CheckpointGen.GeneratedMembers.Policy(this, "encoder", this.encoder, "weights/encoder.safetensors", null);
 
     /// <inheritdoc/>
     public global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes => global::CheckpointGen.GeneratedMembers.PretrainedPrefixes(this);
