@@ -148,6 +148,30 @@ internal sealed class CheckpointSymbols
         _ => false,
     };
 
+    /// <summary>
+    /// True when the generator wrote the type's file, which declares the type <c>ICheckpointable</c> (for a type with
+    /// <c>[Pretrained]</c> members, nothing else does).
+    /// </summary>
+    public bool IsGenerated(INamedTypeSymbol type) => type.Interfaces.Contains(Checkpointable, SymbolEqualityComparer.Default);
+
+    /// <summary>
+    /// The model type a method the code of <paramref name="type"/> calls without <c>this.</c> (<c>FreezePretrained()</c>,
+    /// <c>TrainableParameters()</c>, <c>LoadPretrained()</c>) is generated into, found as the generator finds it: the type
+    /// itself or its nearest base type with <c>[Pretrained]</c> members, declared in this compilation and with generated code;
+    /// <see langword="null"/> when there is none (the code must then write <c>this.</c>, which reaches the extension method).
+    /// </summary>
+    public INamedTypeSymbol? GeneratedModelFor(INamedTypeSymbol? type)
+    {
+        for (var current = type; current is not null && SymbolEqualityComparer.Default.Equals(current.ContainingAssembly, Compilation.Assembly); current = current.BaseType)
+        {
+            if (!DeclaredPretrained(current).IsEmpty)
+            {
+                return IsGenerated(current.OriginalDefinition) ? current : null;
+            }
+        }
+        return null;
+    }
+
     /// <summary>The <c>[Pretrained]</c> members the type itself declares (not those of its base types), cached.</summary>
     public ImmutableArray<IFieldSymbol> DeclaredPretrained(INamedTypeSymbol type)
         => declaredPretrained.GetOrAdd(type.OriginalDefinition, t => Rules.PretrainedMembers(t).ToImmutableArray());
@@ -283,7 +307,7 @@ internal sealed class ModelFacts(ImmutableArray<PretrainedPart> parts, bool hasC
     /// <summary>The part named in messages.</summary>
     public PretrainedPart First => Parts[0];
 
-    /// <summary>True when the type itself has the generated members (<c>SaveCheckpoint</c>, <c>TrainableParameters</c>, ...).</summary>
+    /// <summary>True when the type itself is an <c>ICheckpointable</c>: <c>SaveCheckpoint</c>, <c>TrainableParameters()</c>, ... compile on it.</summary>
     public bool HasCheckpointMembers { get; } = hasCheckpointMembers;
 }
 

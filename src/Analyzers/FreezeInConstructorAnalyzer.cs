@@ -53,7 +53,7 @@ public sealed class FreezeInConstructorAnalyzer : CheckpointAnalyzer
                 || declaration.Initializer?.ThisOrBaseKeyword.Text == "this"
                 || !MayDeclarePretrained(declaration)
                 || context.ContainingSymbol is not IMethodSymbol { ContainingType: var type }
-                || type.GetMembers("FreezePretrained").IsEmpty
+                || !symbols.IsGenerated(type)
                 || new ConstructionFreeze(symbols, context.CancellationToken).FreezesThis(body)
                 || !IsChecked(type, symbols)
                 || IsFrozen(type, context.CancellationToken))
@@ -78,13 +78,13 @@ public sealed class FreezeInConstructorAnalyzer : CheckpointAnalyzer
         }, SymbolKind.NamedType);
     }
 
-    /// <summary>Syntax only, before any symbol is asked for: the generator writes FreezePretrained() only into a partial type.</summary>
+    /// <summary>Syntax only, before any symbol is asked for: the generator writes code only into a partial type.</summary>
     private static bool MayDeclarePretrained(ConstructorDeclarationSyntax constructor)
         => constructor.Parent is TypeDeclarationSyntax declaration && declaration.Modifiers.Any(SyntaxKind.PartialKeyword);
 
-    /// <summary>Only a type that declares [Pretrained] members and got a generated FreezePretrained(): elsewhere CKPT001-005 say what to fix first.</summary>
+    /// <summary>Only a type that declares [Pretrained] members and got generated code: elsewhere CKPT001-005 say what to fix first.</summary>
     private static bool IsChecked(INamedTypeSymbol type, CheckpointSymbols symbols)
-        => !symbols.DeclaredPretrained(type).IsEmpty && !type.GetMembers("FreezePretrained").IsEmpty;
+        => !symbols.DeclaredPretrained(type).IsEmpty && symbols.IsGenerated(type);
 
     /// <summary>An abstract model's own constructors run before a derived type registers its fields: freezing there would throw.</summary>
     private static string Remedy(INamedTypeSymbol type)

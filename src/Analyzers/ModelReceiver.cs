@@ -12,8 +12,9 @@ namespace CheckpointGen.Analyzers;
 internal static class ModelReceiver
 {
     /// <summary>
-    /// The receiver's text, the empty string for the model's own <c>this</c> (<c>TrainableParameters()</c> unqualified), or
-    /// <see langword="null"/> when no expression is sure to reach the same model at <paramref name="site"/>.
+    /// The receiver's text, the empty string for the model's own <c>this</c> where <c>TrainableParameters()</c> compiles
+    /// unqualified (<c>this</c> where it does not), or <see langword="null"/> when no expression is sure to reach the same
+    /// model at <paramref name="site"/>.
     /// </summary>
     public static string? At(FlowValue value, IOperation site, CheckpointSymbols symbols)
     {
@@ -24,8 +25,14 @@ internal static class ModelReceiver
         }
         if (owner is IInstanceReferenceOperation { ReferenceKind: InstanceReferenceKind.ContainingTypeInstance })
         {
-            // The model's own members, and those of types deriving from it, call the generated members unqualified.
-            return IsInstanceContext(site) && DerivesFrom(ContainingType(site), owner.Type) ? string.Empty : null;
+            // The model's own members, and those of types deriving from it, reach it as 'this'. Unqualified, the name needs a
+            // member on the type: the generator writes one into a model type in this compilation that the code derives from
+            // once the call is there; a model compiled elsewhere has it only if its own code called it so.
+            if (!IsInstanceContext(site) || !DerivesFrom(ContainingType(site), owner.Type))
+            {
+                return null;
+            }
+            return symbols.GeneratedModelFor(ContainingType(site)) is not null || HasMethod(site, "TrainableParameters") ? string.Empty : "this";
         }
         if (!IsStable(owner))
         {
@@ -93,6 +100,10 @@ internal static class ModelReceiver
         }
         return operation;
     }
+
+    /// <summary>An instance method without parameters that the simple name finds at the site.</summary>
+    private static bool HasMethod(IOperation site, string name)
+        => site.SemanticModel?.LookupSymbols(site.Syntax.SpanStart, name: name).Any(s => s is IMethodSymbol { IsStatic: false, Parameters.Length: 0 }) == true;
 
     private static bool IsInstanceContext(IOperation site) => Member(site) is { IsStatic: false };
 

@@ -61,13 +61,63 @@ public sealed partial class PretrainedGenerator
             return new PretrainedFieldTarget(Declaration(field.ContainingType), new PretrainedFieldInfo(name, source, keyPrefix));
         }
 
+        /// <summary>
+        /// Syntax only, so cheap enough for every node: a simple name <c>FreezePretrained</c>, <c>TrainableParameters</c> or
+        /// <c>LoadPretrained</c> (called, or as a method group), not the member name of <c>x.FreezePretrained()</c> or
+        /// <c>x?.FreezePretrained()</c>, which the runtime's extension methods serve.
+        /// </summary>
+        public static bool IsSimpleNameOfCalledMember(SyntaxNode node)
+            => node is IdentifierNameSyntax name
+                && Called(name.Identifier.ValueText) != CalledMembers.None
+                && !(name.Parent is MemberAccessExpressionSyntax access && access.Name == name)
+                && name.Parent is not (MemberBindingExpressionSyntax or QualifiedNameSyntax or AliasQualifiedNameSyntax);
+
+        /// <summary>
+        /// The model type whose generated member the simple name must find, or <see langword="null"/>: starting at the type
+        /// whose code holds the name (its lambdas and local functions included; a nested type's code is the nested type's),
+        /// the first type up its base types that declares <c>[Pretrained]</c> members. A derived type's unqualified
+        /// <c>FreezePretrained()</c> thus gets its member on the model it derives from. The search stops at a type of another
+        /// assembly (nothing can be added to it) and at a member of that name the user wrote, which the name then means.
+        /// </summary>
+        public static MemberCall? ParseCall(GeneratorSyntaxContext context, CancellationToken cancellationToken)
+        {
+            var name = (IdentifierNameSyntax)context.Node;
+            var member = Called(name.Identifier.ValueText);
+            if (name.FirstAncestorOrSelf<TypeDeclarationSyntax>() is not { } declaration
+                || context.SemanticModel.GetDeclaredSymbol(declaration, cancellationToken) is not { } type
+                || PretrainedDeclarationRules.Create(context.SemanticModel.Compilation) is not { } rules)
+            {
+                return null;
+            }
+            var assembly = context.SemanticModel.Compilation.Assembly;
+            for (var current = type; current is not null && SymbolEqualityComparer.Default.Equals(current.ContainingAssembly, assembly); current = current.BaseType)
+            {
+                if (current.GetMembers(name.Identifier.ValueText).Any(m => m is not IMethodSymbol { Parameters.Length: > 0 }))
+                {
+                    return null;
+                }
+                if (rules.PretrainedMembers(current.OriginalDefinition).Any())
+                {
+                    return new MemberCall(HintName(current.OriginalDefinition), member);
+                }
+            }
+            return null;
+        }
+
+        private static CalledMembers Called(string name) => name switch
+        {
+            "FreezePretrained" => CalledMembers.FreezePretrained,
+            "TrainableParameters" => CalledMembers.TrainableParameters,
+            "LoadPretrained" => CalledMembers.LoadPretrained,
+            _ => CalledMembers.None,
+        };
+
         private static ModelTypeDeclaration Declaration(INamedTypeSymbol type)
         {
             var containers = Enumerable.Reverse(PretrainedDeclarationRules.TypeAndContainers(type.ContainingType).ToArray());
             var ns = type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString();
-            var hintName = HintName(string.Join(".", new[] { ns }.Concat(containers.Concat(new[] { type }).Select(t => t.MetadataName)).Where(n => n is not null)));
             return new ModelTypeDeclaration(
-                hintName,
+                HintName(type),
                 ns,
                 containers.Select(c => new ContainingType(Keyword(c), c.ToDisplayString(NameWithTypeParameters))).ToEquatableArray(),
                 type.ToDisplayString(NameWithTypeParameters),
@@ -87,9 +137,16 @@ public sealed partial class PretrainedGenerator
         private static bool DeclaresTrain(INamedTypeSymbol type)
             => type.GetMembers("train").OfType<IMethodSymbol>().Any(m => m.Parameters.Length == 1 && m.Parameters[0].Type.SpecialType == SpecialType.System_Boolean);
 
-        /// <summary>A file name Roslyn accepts: verbatim-identifier marks dropped, anything unusual replaced.</summary>
-        private static string HintName(string typeName)
-            => new string(typeName.Replace("@", "").Select(c => char.IsLetterOrDigit(c) || c is '.' or '_' or '-' or '`' ? c : '_').ToArray()) + ".g.cs";
+        /// <summary>
+        /// The type's file name, unique per type: namespace, containing types and the type by their metadata names
+        /// (<c>Samples.Outer`1.Inner.g.cs</c>), verbatim-identifier marks dropped, anything else Roslyn refuses replaced.
+        /// </summary>
+        private static string HintName(INamedTypeSymbol type)
+        {
+            var ns = type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString();
+            var typeName = string.Join(".", new[] { ns }.Concat(Enumerable.Reverse(PretrainedDeclarationRules.TypeAndContainers(type).Select(t => t.MetadataName).ToArray())).Where(n => n is not null));
+            return new string(typeName.Replace("@", "").Select(c => char.IsLetterOrDigit(c) || c is '.' or '_' or '-' or '`' ? c : '_').ToArray()) + ".g.cs";
+        }
 
         private static string Escape(string identifier)
             => SyntaxFacts.GetKeywordKind(identifier) == SyntaxKind.None ? identifier : "@" + identifier;

@@ -18,6 +18,7 @@ public sealed partial class PretrainedGenerator : IIncrementalGenerator
     {
         public const string Fields = nameof(Fields);
         public const string Properties = nameof(Properties);
+        public const string Calls = nameof(Calls);
         public const string Types = nameof(Types);
     }
 
@@ -43,9 +44,21 @@ public sealed partial class PretrainedGenerator : IIncrementalGenerator
             .Select(static (target, _) => target!)
             .WithTrackingName(TrackingNames.Properties);
 
+        // FreezePretrained(), TrainableParameters() and LoadPretrained() are written into a type only where code calls them
+        // without 'this.' (elsewhere the runtime's extension methods serve): found wherever they are, in any file, and
+        // handed to the model type they must be found in by its key, so a call added in another file regenerates that type.
+        var calls = context.SyntaxProvider
+            .CreateSyntaxProvider(
+                static (node, _) => Parser.IsSimpleNameOfCalledMember(node),
+                static (syntaxContext, cancellationToken) => Parser.ParseCall(syntaxContext, cancellationToken))
+            .Where(static call => call is not null)
+            .Select(static (call, _) => call!)
+            .WithTrackingName(TrackingNames.Calls);
+
         var types = fields.Collect()
             .Combine(properties.Collect())
-            .SelectMany(static (targets, _) => ModelType.Group(targets.Left.AddRange(targets.Right)))
+            .Combine(calls.Collect())
+            .SelectMany(static (inputs, _) => ModelType.Group(inputs.Left.Left.AddRange(inputs.Left.Right), inputs.Right))
             .WithTrackingName(TrackingNames.Types);
 
         context.RegisterSourceOutput(types, static (output, type) => output.AddSource(type.Declaration.HintName, Emitter.Emit(type)));

@@ -2,15 +2,42 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using static TorchSharp.torch;
+using Parameter = TorchSharp.Modules.Parameter;
 
 namespace CheckpointGen;
 
 /// <summary>
-/// Saving and loading for every <see cref="ICheckpointable"/> model. They live here once rather than in each generated
-/// file; call them as members: <c>model.SaveCheckpoint(path)</c> (inside the model's own type, <c>this.SaveCheckpoint(path)</c>).
+/// Saving, loading and freezing for every <see cref="ICheckpointable"/> model. They live here once rather than in each
+/// generated file; call them as members: <c>model.SaveCheckpoint(path)</c> (inside the model's own type,
+/// <c>this.SaveCheckpoint(path)</c>).
 /// </summary>
+/// <remarks>
+/// <see cref="FreezePretrained(ICheckpointable)"/>, <see cref="TrainableParameters(ICheckpointable)"/> and
+/// <see cref="LoadPretrained(ICheckpointable)"/> are what <c>model.FreezePretrained()</c> (and the others) resolve to on a
+/// model type that has no generated member of that name: the generator writes one into a type only when the type's own
+/// code calls it without <c>this.</c>. Where the type has the member, C# picks the member instead, and on an
+/// <see cref="ICheckpointable"/> (or a type parameter constrained to it) the interface member; either way the call does
+/// the same thing.
+/// </remarks>
 public static class CheckpointExtensions
 {
+    /// <summary>Turns gradients off for every pretrained parameter and puts pretrained modules in eval mode.</summary>
+    /// <remarks>Calls <see cref="ICheckpointable.FreezePretrained"/>: the model's own member, or else the interface's default.</remarks>
+    // The receiver's static type is ICheckpointable, whose own member C# prefers to any extension: no recursion.
+    public static void FreezePretrained(this ICheckpointable model) => NotNull(model).FreezePretrained();
+
+    /// <summary>The parameters outside the pretrained parts: what an optimizer should get.</summary>
+    /// <remarks>Calls <see cref="ICheckpointable.TrainableParameters"/>: the model's own member, or else the interface's default.</remarks>
+    public static IEnumerable<Parameter> TrainableParameters(this ICheckpointable model) => NotNull(model).TrainableParameters();
+
+    /// <summary>
+    /// Loads every pretrained part that names a source (and those of <see cref="ICheckpointable"/> submodules), checking
+    /// every key, shape and dtype, then freezes them. Relative sources resolve against the current directory; see
+    /// <see cref="LoadPretrained(ICheckpointable, PretrainedLoadOptions)"/> to look elsewhere.
+    /// </summary>
+    /// <remarks>Calls <see cref="ICheckpointable.LoadPretrained"/>: the model's own member, or else the interface's default.</remarks>
+    public static void LoadPretrained(this ICheckpointable model) => NotNull(model).LoadPretrained();
+
     /// <summary><c>state_dict()</c> without the keys under <see cref="ICheckpointable.PretrainedPrefixes"/>.</summary>
     public static Dictionary<string, Tensor> TrainableStateDict(this ICheckpointable model) => Policy(model).TrainableStateDict();
 
@@ -79,5 +106,7 @@ public static class CheckpointExtensions
     /// <summary>Loads every pretrained part that names a source, resolving relative sources as <paramref name="options"/> say, then freezes them.</summary>
     public static void LoadPretrained(this ICheckpointable model, PretrainedLoadOptions options) => Policy(model).LoadPretrained(options);
 
-    private static CheckpointPolicy Policy(ICheckpointable model) => (model ?? throw new ArgumentNullException(nameof(model))).CheckpointPolicy;
+    private static CheckpointPolicy Policy(ICheckpointable model) => NotNull(model).CheckpointPolicy;
+
+    private static ICheckpointable NotNull(ICheckpointable model) => model ?? throw new ArgumentNullException(nameof(model));
 }

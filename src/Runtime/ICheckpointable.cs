@@ -9,25 +9,32 @@ namespace CheckpointGen;
 /// can use any such model without knowing its type. Saving and loading are extension methods
 /// (<see cref="CheckpointExtensions"/>): <c>model.SaveCheckpoint(path)</c>, <c>model.LoadCheckpoint(path)</c>.
 /// </summary>
+/// <remarks>
+/// Only <see cref="CheckpointPolicy"/> must be implemented: every other member has a default implementation that asks the
+/// policy. On a model type, <see cref="FreezePretrained"/>, <see cref="TrainableParameters"/> and <see cref="LoadPretrained"/>
+/// are generated only when the type's own code calls them without <c>this.</c>; everywhere else <c>model.FreezePretrained()</c>
+/// resolves to the extension method of the same name (<see cref="CheckpointExtensions.FreezePretrained(ICheckpointable)"/>),
+/// which calls the interface member.
+/// </remarks>
 public interface ICheckpointable
 {
     /// <summary>
     /// The state-dict prefixes (<c>"vae."</c>) of the pretrained parts, including those of
     /// <see cref="ICheckpointable"/> submodules, resolved from the names the modules are registered under.
     /// </summary>
-    IReadOnlyList<string> PretrainedPrefixes { get; }
+    IReadOnlyList<string> PretrainedPrefixes => CheckpointPolicy.PretrainedPrefixes;
 
     /// <summary>Turns gradients off for every pretrained parameter and puts pretrained modules in eval mode.</summary>
-    void FreezePretrained();
+    void FreezePretrained() => CheckpointPolicy.FreezePretrained();
 
     /// <summary>The parameters outside the pretrained parts: what an optimizer should get.</summary>
-    IEnumerable<Parameter> TrainableParameters();
+    IEnumerable<Parameter> TrainableParameters() => CheckpointPolicy.TrainableParameters();
 
     /// <summary>
     /// Loads every pretrained part that names a source (and those of <see cref="ICheckpointable"/>
     /// submodules), checking every key, shape and dtype, then freezes them.
     /// </summary>
-    void LoadPretrained();
+    void LoadPretrained() => CheckpointPolicy.LoadPretrained();
 
     /// <summary>
     /// The model's checkpoint facts and the behaviour behind every member. An enclosing model uses it to treat its

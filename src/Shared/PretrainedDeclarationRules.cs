@@ -127,7 +127,10 @@ internal sealed class PretrainedDeclarationRules
     {
         for (var current = type.BaseType; current is not null; current = current.BaseType)
         {
-            if (current.AllInterfaces.Contains(Checkpointable, SymbolEqualityComparer.Default) || PretrainedMembers(current).Any())
+            // The definition's interfaces and members: those of a constructed base (nn.Module<Tensor, Tensor>) would be built
+            // anew for each model.
+            var definition = current.OriginalDefinition;
+            if (definition.AllInterfaces.Contains(Checkpointable, SymbolEqualityComparer.Default) || PretrainedMembers(definition).Any())
             {
                 return current;
             }

@@ -147,6 +147,42 @@ public sealed class PretrainedOptimizerTests
         Verify.Diagnostic(DiagnosticDescriptors.PretrainedParametersOptimized, 4)
             .WithArguments("inner.vae", "new CheckpointPolicy(pipeline).TrainableParameters() ('Pipeline' has no generated members)"));
 
+    /// <summary>
+    /// In a type deriving from a model of the same project the fix writes <c>TrainableParameters()</c> unqualified too: the
+    /// generator writes the member into the model once the call is there, and the fixed code builds.
+    /// </summary>
+    [Fact]
+    public Task In_a_type_deriving_from_the_model_the_fix_passes_TrainableParameters() => Verify.CodeFix(Model + """
+        public sealed class FineTuned : Model
+        {
+            public optim.Optimizer Optimizer() => optim.Adam({|#0:vae.parameters()|});
+        }
+        """, Model + """
+        public sealed class FineTuned : Model
+        {
+            public optim.Optimizer Optimizer() => optim.Adam(TrainableParameters());
+        }
+        """,
+        Verify.Diagnostic(DiagnosticDescriptors.PretrainedParametersOptimized, 0).WithArguments("vae", "TrainableParameters()"));
+
+    /// <summary>
+    /// A model compiled in another project has <c>TrainableParameters()</c> as a member only if its own code called it so:
+    /// a type deriving from it gets <c>this.TrainableParameters()</c>, the extension method.
+    /// </summary>
+    [Fact]
+    public Task In_a_type_deriving_from_a_model_of_another_project_the_fix_passes_this_TrainableParameters() => Verify.CodeFixWithLibrary(Model, """
+        public sealed class FineTuned : Model
+        {
+            public optim.Optimizer Optimizer() => optim.Adam({|#0:vae.parameters()|});
+        }
+        """, """
+        public sealed class FineTuned : Model
+        {
+            public optim.Optimizer Optimizer() => optim.Adam(this.TrainableParameters());
+        }
+        """,
+        Verify.Diagnostic(DiagnosticDescriptors.PretrainedParametersOptimized, 0).WithArguments("vae", "this.TrainableParameters()"));
+
     [Fact]
     public Task A_pretrained_auto_property_is_named_and_fixed_like_a_field() => Verify.CodeFix("""
         public partial class Model : nn.Module<Tensor, Tensor>

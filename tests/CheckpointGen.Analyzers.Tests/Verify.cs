@@ -74,13 +74,32 @@ internal static class Verify<TAnalyzer, TCodeFix>
         AssertBuilds(batchFixedSource);
     }
 
+    /// <summary>
+    /// As <see cref="CodeFix(string, string, DiagnosticResult[])"/>, with the code referencing an assembly built (with the
+    /// generator) from <paramref name="library"/>: its models are compiled elsewhere, as a package's are.
+    /// </summary>
+    public static async Task CodeFixWithLibrary(string library, string source, string fixedSource, params DiagnosticResult[] expected)
+    {
+        var (_, built) = UserCompilation.Generate("Library", OutputKind.DynamicallyLinkedLibrary, [CSharpSyntaxTree.ParseText(Usings + library, UserCompilation.ParseOptions, "Library.cs")]);
+        using var image = new System.IO.MemoryStream();
+        var emitted = built.Emit(image);
+        Xunit.Assert.True(emitted.Success, string.Join("\n", emitted.Diagnostics));
+        var reference = MetadataReference.CreateFromImage(image.ToArray());
+
+        var test = new Test { TestCode = Usings + source, FixedCode = Usings + fixedSource };
+        test.TestState.AdditionalReferences.Add(reference);
+        test.ExpectedDiagnostics.AddRange(expected);
+        await test.RunAsync();
+        AssertBuilds(fixedSource, reference);
+    }
+
     /// <summary>Compiles the code as a build does, generator included, and fails on any compiler error.</summary>
-    private static void AssertBuilds(string source)
+    private static void AssertBuilds(string source, MetadataReference? library = null)
     {
         // Without the test's markup: {|#0:...|} around a diagnostic no fix removes.
         var code = System.Text.RegularExpressions.Regex.Replace(Usings + source, @"\{\|[^:|]*:|\|\}", "");
         var tree = CSharpSyntaxTree.ParseText(code, UserCompilation.ParseOptions, "Fixed.cs");
-        var (_, output) = UserCompilation.Generate("Fixed", OutputKind.DynamicallyLinkedLibrary, [tree]);
+        var (_, output) = UserCompilation.Generate("Fixed", OutputKind.DynamicallyLinkedLibrary, [tree], library is null ? null : [library]);
         var errors = output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToArray();
         Xunit.Assert.True(errors.Length == 0, "The fixed code does not build:\n" + string.Join("\n", errors.Select(e => e.ToString())));
     }

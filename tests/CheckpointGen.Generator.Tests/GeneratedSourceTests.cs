@@ -56,14 +56,17 @@ public sealed class GeneratedSourceTests
     }
 
     [Fact]
-    public void The_file_of_a_one_field_model_stays_within_fifteen_lines_of_code()
+    public void The_file_of_a_one_field_model_that_freezes_stays_within_nine_lines_of_code()
     {
         var (result, _) = GeneratorHarness.Run(Snapshots.ReadCase("OnePretrainedField"));
 
         var code = result.GeneratedTrees.Single().GetText().Lines.Select(l => l.ToString().Trim())
             .Where(l => l.Length > 0 && !l.StartsWith("//", System.StringComparison.Ordinal) && l is not "{" and not "}")
             .ToList();
-        Assert.InRange(code.Count, 1, 15);
+        // #nullable, namespace, class, the policy, PretrainedPrefixes, FreezePretrained (the constructor calls it) and the
+        // train override (three lines): every member body one call into the runtime.
+        Assert.InRange(code.Count, 1, 9);
+        Assert.DoesNotContain(code, l => l.Contains("CheckpointPolicy.Of(", System.StringComparison.Ordinal));
     }
 
     [Fact]

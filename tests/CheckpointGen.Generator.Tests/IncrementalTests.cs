@@ -68,6 +68,7 @@ public sealed class IncrementalTests
 
         Assert.All(Reasons(result, PretrainedGenerator.TrackingNames.Fields), r => Assert.Contains(r, new[] { IncrementalStepRunReason.Cached, IncrementalStepRunReason.Unchanged }));
         Assert.All(Reasons(result, PretrainedGenerator.TrackingNames.Properties), r => Assert.Contains(r, new[] { IncrementalStepRunReason.Cached, IncrementalStepRunReason.Unchanged }));
+        Assert.All(Reasons(result, PretrainedGenerator.TrackingNames.Calls), r => Assert.Contains(r, new[] { IncrementalStepRunReason.Cached, IncrementalStepRunReason.Unchanged }));
         Assert.All(Reasons(result, PretrainedGenerator.TrackingNames.Types), r => Assert.Contains(r, new[] { IncrementalStepRunReason.Cached, IncrementalStepRunReason.Unchanged }));
         Assert.All(result.Results.Single().TrackedOutputSteps.SelectMany(s => s.Value).SelectMany(s => s.Outputs), o => Assert.Equal(IncrementalStepRunReason.Cached, o.Reason));
     }
@@ -99,13 +100,34 @@ public sealed class IncrementalTests
     }
 
     [Fact]
+    public void A_call_added_in_another_file_regenerates_the_model_it_is_for_only()
+    {
+        var (driver, compilation) = FirstRun();
+
+        var result = driver.RunGenerators(Replace(compilation, 2, Unrelated + """
+            public partial class Second
+            {
+                public System.Collections.Generic.IEnumerable<TorchSharp.Modules.Parameter> Trainable() => TrainableParameters();
+            }
+            """)).GetRunResult();
+
+        var types = Reasons(result, PretrainedGenerator.TrackingNames.Types);
+        Assert.Equal(1, types.Count(r => r == IncrementalStepRunReason.Modified));
+        Assert.Equal(1, types.Count(r => r is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged));
+        var outputs = result.Results.Single().TrackedOutputSteps.SelectMany(s => s.Value).SelectMany(s => s.Outputs).ToArray();
+        Assert.Equal(1, outputs.Count(o => o.Reason == IncrementalStepRunReason.Modified));
+        Assert.Contains("TrainableParameters()", result.GeneratedTrees.Single(t => t.FilePath.EndsWith("Second.g.cs")).ToString());
+        Assert.DoesNotContain("TrainableParameters()", result.GeneratedTrees.Single(t => t.FilePath.EndsWith("First.g.cs")).ToString());
+    }
+
+    [Fact]
     public void The_pipeline_models_hold_no_symbols_syntax_or_compilations()
     {
         var (driver, _) = FirstRun();
         var result = driver.GetRunResult().Results.Single();
 
         var values = result.TrackedSteps
-            .Where(s => s.Key is PretrainedGenerator.TrackingNames.Fields or PretrainedGenerator.TrackingNames.Properties or PretrainedGenerator.TrackingNames.Types)
+            .Where(s => s.Key is PretrainedGenerator.TrackingNames.Fields or PretrainedGenerator.TrackingNames.Properties or PretrainedGenerator.TrackingNames.Calls or PretrainedGenerator.TrackingNames.Types)
             .SelectMany(s => s.Value)
             .SelectMany(s => s.Outputs)
             .Select(o => o.Value)
@@ -113,6 +135,7 @@ public sealed class IncrementalTests
 
         Assert.NotEmpty(values);
         Assert.NotEmpty(result.TrackedSteps[PretrainedGenerator.TrackingNames.Properties].SelectMany(s => s.Outputs));
+        Assert.NotEmpty(result.TrackedSteps[PretrainedGenerator.TrackingNames.Calls].SelectMany(s => s.Outputs));
         foreach (var value in values)
         {
             AssertPlainData(value, new HashSet<object>(ReferenceEqualityComparer.Instance), path: value.GetType().Name);

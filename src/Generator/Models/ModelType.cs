@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
@@ -10,7 +11,7 @@ namespace CheckpointGen.Generator.Models;
 internal sealed record ContainingType(string Keyword, string Name);
 
 /// <summary>Where a model type is declared and what the generator must know of it, its fields aside.</summary>
-/// <param name="HintName">The generated file's name.</param>
+/// <param name="HintName">The generated file's name; unique per type, it is also the key <see cref="MemberCall"/>s find their type by.</param>
 /// <param name="Namespace">The namespace, or <see langword="null"/> for the global one.</param>
 /// <param name="ContainingTypes">Enclosing types, outermost first.</param>
 /// <param name="Name">The name with its type parameters.</param>
@@ -31,11 +32,42 @@ internal sealed record PretrainedFieldInfo(string Name, string? Source, string? 
 /// <summary>What the parser makes of one <c>[Pretrained]</c> member of a valid model type.</summary>
 internal sealed record PretrainedFieldTarget(ModelTypeDeclaration Type, PretrainedFieldInfo Field);
 
-/// <summary>Everything the emitter needs to write one model type's file.</summary>
-internal sealed record ModelType(ModelTypeDeclaration Declaration, EquatableArray<PretrainedFieldInfo> Fields)
+/// <summary>
+/// The methods written into a model type only when its own code (or that of a type deriving from it) calls them without
+/// <c>this.</c>: everywhere else <c>model.FreezePretrained()</c> is the runtime's extension method of that name.
+/// </summary>
+[Flags]
+internal enum CalledMembers
 {
-    public static IEnumerable<ModelType> Group(ImmutableArray<PretrainedFieldTarget> targets)
-        => targets
+    None = 0,
+    FreezePretrained = 1,
+    TrainableParameters = 2,
+    LoadPretrained = 4,
+}
+
+/// <summary>A simple name (<c>FreezePretrained()</c>, not <c>x.FreezePretrained()</c>) that only a generated member can satisfy.</summary>
+/// <param name="TypeKey">The <see cref="ModelTypeDeclaration.HintName"/> of the model type the name must find the member in.</param>
+/// <param name="Member">The member it names.</param>
+internal sealed record MemberCall(string TypeKey, CalledMembers Member);
+
+/// <summary>Everything the emitter needs to write one model type's file.</summary>
+/// <param name="Declaration">Where the type is declared.</param>
+/// <param name="Fields">Its <c>[Pretrained]</c> members, in declaration order.</param>
+/// <param name="Called">The members written because code calls them without <c>this.</c>.</param>
+internal sealed record ModelType(ModelTypeDeclaration Declaration, EquatableArray<PretrainedFieldInfo> Fields, CalledMembers Called)
+{
+    public static IEnumerable<ModelType> Group(ImmutableArray<PretrainedFieldTarget> targets, ImmutableArray<MemberCall> calls)
+    {
+        var called = new Dictionary<string, CalledMembers>(StringComparer.Ordinal);
+        foreach (var call in calls)
+        {
+            called[call.TypeKey] = (called.TryGetValue(call.TypeKey, out var members) ? members : CalledMembers.None) | call.Member;
+        }
+        return targets
             .GroupBy(t => t.Type)
-            .Select(g => new ModelType(g.Key, g.Select(t => t.Field).ToEquatableArray()));
+            .Select(g => new ModelType(
+                g.Key,
+                g.Select(t => t.Field).ToEquatableArray(),
+                called.TryGetValue(g.Key.HintName, out var members) ? members : CalledMembers.None));
+    }
 }

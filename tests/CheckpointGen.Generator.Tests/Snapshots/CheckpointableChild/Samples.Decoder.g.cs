@@ -5,26 +5,19 @@ namespace Samples
 {
     partial class Decoder : global::CheckpointGen.ICheckpointable
     {
-        global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => new(this,
-            new global::CheckpointGen.PretrainedField("text_encoder", this.text_encoder, Source: "weights/text.safetensors"));
+        global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => global::CheckpointGen.GeneratedMembers.Policy(this, "text_encoder", this.text_encoder, "weights/text.safetensors", null);
 
         /// <inheritdoc/>
-        public global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes => global::CheckpointGen.CheckpointPolicy.Of(this).PretrainedPrefixes;
+        public global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes => global::CheckpointGen.GeneratedMembers.PretrainedPrefixes(this);
 
         /// <inheritdoc/>
-        public void FreezePretrained() => global::CheckpointGen.CheckpointPolicy.Of(this).FreezePretrained();
-
-        /// <inheritdoc/>
-        public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> TrainableParameters() => global::CheckpointGen.CheckpointPolicy.Of(this).TrainableParameters();
-
-        /// <inheritdoc/>
-        public void LoadPretrained() => global::CheckpointGen.CheckpointPolicy.Of(this).LoadPretrained();
+        public void FreezePretrained() => global::CheckpointGen.GeneratedMembers.FreezePretrained(this);
 
         /// <summary>Sets the training mode; the pretrained parts stay in eval mode, since their BatchNorm statistics are never checkpointed and must not drift.</summary>
         public override void train(bool train = true)
         {
             base.train(train);
-            global::CheckpointGen.CheckpointPolicy.Of(this).KeepPretrainedInEval();
+            global::CheckpointGen.GeneratedMembers.KeepPretrainedInEval(this);
         }
     }
 }

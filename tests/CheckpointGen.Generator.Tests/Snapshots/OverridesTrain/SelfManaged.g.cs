@@ -3,18 +3,11 @@
 
 partial class SelfManaged : global::CheckpointGen.ICheckpointable
 {
-    global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => new(this,
-        new global::CheckpointGen.PretrainedField("encoder", this.encoder, Source: "weights/encoder.safetensors"));
+    global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => global::CheckpointGen.GeneratedMembers.Policy(this, "encoder", this.encoder, "weights/encoder.safetensors", null);
 
     /// <inheritdoc/>
-    public global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes => global::CheckpointGen.CheckpointPolicy.Of(this).PretrainedPrefixes;
+    public global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes => global::CheckpointGen.GeneratedMembers.PretrainedPrefixes(this);
 
     /// <inheritdoc/>
-    public void FreezePretrained() => global::CheckpointGen.CheckpointPolicy.Of(this).FreezePretrained();
-
-    /// <inheritdoc/>
-    public global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> TrainableParameters() => global::CheckpointGen.CheckpointPolicy.Of(this).TrainableParameters();
-
-    /// <inheritdoc/>
-    public void LoadPretrained() => global::CheckpointGen.CheckpointPolicy.Of(this).LoadPretrained();
+    public void FreezePretrained() => global::CheckpointGen.GeneratedMembers.FreezePretrained(this);
 }
