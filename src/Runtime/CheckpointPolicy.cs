@@ -50,6 +50,9 @@ public sealed class CheckpointPolicy
     /// <summary>The registered pretrained modules with their prefixes, those of <see cref="ICheckpointable"/> submodules included.</summary>
     internal PretrainedParts Parts => parts ??= PretrainedParts.Resolve(Model, ModelType, fields);
 
+    /// <summary><see cref="Parts"/>, resolved from the model's <paramref name="state"/> dict when not resolved yet.</summary>
+    internal PretrainedParts PartsOf(Dictionary<string, Tensor> state) => parts ??= PretrainedParts.Resolve(Model, ModelType, fields, state);
+
     internal bool IsPretrained(string key) => Parts.IsPretrained(key);
 
     internal IEnumerable<(string Name, Parameter Parameter)> TrainableNamedParameters() => Model.named_parameters().Where(p => !IsPretrained(p.name));

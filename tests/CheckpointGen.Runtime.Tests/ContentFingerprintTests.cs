@@ -9,7 +9,14 @@ using static TorchSharp.torch;
 
 namespace CheckpointGen.Runtime.Tests;
 
-/// <summary>What a checkpoint leaves out is verified, never assumed: it records the pretrained weights it was trained against.</summary>
+/// <summary>
+/// What a checkpoint leaves out is verified, never assumed: it records the pretrained weights it was trained against.
+/// The tests count the hashes of the whole process, so they run alone.
+/// </summary>
+[CollectionDefinition(nameof(ContentFingerprintTests), DisableParallelization = true)]
+public sealed class ContentFingerprintCollection;
+
+[Collection(nameof(ContentFingerprintTests))]
 public sealed class ContentFingerprintTests : IDisposable
 {
     private readonly TempFolder folder = new();
@@ -172,6 +179,35 @@ public sealed class ContentFingerprintTests : IDisposable
         Change(model.Vae.state_dict()["output.bias"], 1);
         model.SaveCheckpoint(path);
         model.SaveCheckpoint(path);
+        Assert.Equal(hashed + 1, PretrainedContent.HashesComputed);
+    }
+
+    [Fact]
+    public void A_part_with_adapters_is_hashed_at_most_once_while_its_frozen_weights_are_unchanged()
+    {
+        manual_seed(2);
+        using (var encoder = new AdaptedEncoder())
+        {
+            WeightFiles.WriteSafetensors(AdaptedCaptioner.Source, encoder.state_dict().Where(e => !e.Key.StartsWith("adapter.", StringComparison.Ordinal)));
+        }
+        using var model = new AdaptedCaptioner();
+        model.LoadPretrained();
+        var path = folder.File("ckpt.safetensors");
+        var hashed = PretrainedContent.HashesComputed;
+
+        // The adapters train inside the part: what LoadPretrained recorded still stands for the frozen rest.
+        for (var i = 0; i < 3; i++)
+        {
+            Change(model.Vae.Adapter.state_dict()["up.weight"], 1);
+            model.SaveCheckpoint(path);
+            var report = model.LoadCheckpoint(path);
+            Assert.Equal(["vae."], report.ContentFingerprintsChecked);
+        }
+        Assert.Equal(hashed, PretrainedContent.HashesComputed);
+
+        Change(model.Vae.Norm.state_dict()["running_mean"], 1);
+        model.SaveCheckpoint(path);
+        model.LoadCheckpoint(path);
         Assert.Equal(hashed + 1, PretrainedContent.HashesComputed);
     }
 

@@ -30,7 +30,7 @@ internal static class CheckpointReader
         CheckpointMetadata.RequireCheckpointGenEntries(index);
 
         var state = policy.Model.state_dict();
-        var parts = policy.Parts;
+        var parts = policy.PartsOf(state);
         // The fingerprints need none of the file's data: they are compared on another core while the data is read.
         var fingerprintProblems = new List<CheckpointProblem>();
         var fingerprinting = Task.Run(() => CompareFingerprints(parts, state, index.Metadata, options, fingerprintProblems));
@@ -193,7 +193,7 @@ internal static class CheckpointReader
                 result.NotChecked.Add(part.Prefix);
                 continue;
             }
-            var content = PretrainedContent.Of(part.Module);
+            var content = PretrainedContent.Of(part, state);
             if (recordedContent == content)
             {
                 result.Checked.Add(part.Prefix);

@@ -63,13 +63,17 @@ internal static class PretrainedContent
     }
 
     /// <summary>The content fingerprint of <paramref name="module"/>'s weights now (its adapters' aside): remembered while they are unchanged, else hashed.</summary>
-    public static string Of(nn.Module module) => Current(module).Fingerprint;
+    public static string Of(nn.Module module) => Current(module, AdapterModules.FrozenState(module)).Fingerprint;
+
+    /// <summary>The content fingerprint of <paramref name="part"/>'s weights now, its tensors taken from the model's <paramref name="modelState"/>.</summary>
+    public static string Of(PretrainedPart part, IReadOnlyDictionary<string, Tensor> modelState) => Current(part.Module, part.FrozenStateIn(modelState)).Fingerprint;
 
     /// <summary>
     /// Whether the weights now in <paramref name="module"/> are those <c>LoadPretrained()</c> read from its source
     /// (unchanged since), for messages that name the likely cause of a mismatch.
     /// </summary>
-    public static bool CameFromSource(nn.Module module) => Hashes.TryGetValue(module, out var recorded) && recorded.FromSource && Current(module) == recorded;
+    public static bool CameFromSource(nn.Module module)
+        => Hashes.TryGetValue(module, out var recorded) && recorded.FromSource && Current(module, AdapterModules.FrozenState(module)) == recorded;
 
     /// <summary>Hashes the weights <c>LoadPretrained()</c> just put in, marking them as from the source.</summary>
     public static void RecordLoaded(nn.Module module) => Record(module, AdapterModules.FrozenState(module), fromSource: true);
@@ -77,12 +81,14 @@ internal static class PretrainedContent
     /// <summary>Drops what is remembered of the module (before its weights are replaced), so no probe keeps the old memory alive.</summary>
     public static void Forget(nn.Module module) => Hashes.Remove(module);
 
-    private static Recorded Current(nn.Module module)
+    /// <summary>
+    /// What is remembered of <paramref name="module"/> while its <paramref name="state"/> (its tensors outside its
+    /// adapters, which train: they are checkpointed, never part of what is verified) is unchanged; else a new hash.
+    /// </summary>
+    private static Recorded Current(nn.Module module, Dictionary<string, Tensor> state)
     {
         lock (Hashes)
         {
-            // The part's adapters train: they are checkpointed, never part of what is verified.
-            var state = AdapterModules.FrozenState(module);
             return Hashes.TryGetValue(module, out var recorded) && recorded.Unchanged(Layout(state))
                 ? recorded
                 : Record(module, state, fromSource: false);

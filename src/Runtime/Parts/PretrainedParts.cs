@@ -16,6 +16,13 @@ internal sealed record PretrainedPart(string Prefix, nn.Module Module)
     /// <summary>Whether the model's <paramref name="key"/> is in this part and not in one of its adapters.</summary>
     public bool HoldsFrozen(string key) => key.StartsWith(Prefix, StringComparison.Ordinal) && !Adapters.Covers(key[Prefix.Length..]);
 
+    /// <summary>
+    /// The part's tensors outside its adapters, by their names in the part, taken from the model's
+    /// <paramref name="modelState"/>: what <see cref="AdapterModules.FrozenState"/> gives, without a second state dict.
+    /// </summary>
+    public Dictionary<string, Tensor> FrozenStateIn(IReadOnlyDictionary<string, Tensor> modelState)
+        => modelState.Where(e => HoldsFrozen(e.Key)).ToDictionary(e => e.Key[Prefix.Length..], e => e.Value, StringComparer.Ordinal);
+
     /// <summary>The part's parameters outside its adapters, by their names in the part.</summary>
     public IEnumerable<(string Name, TorchSharp.Modules.Parameter Parameter)> FrozenParameters() => Adapters.FrozenParameters(Module);
 }
@@ -51,8 +58,12 @@ internal sealed partial class PretrainedParts
         => state.Where(e => !All.Any(part => e.Key.StartsWith(part.Prefix, StringComparison.Ordinal) && !part.HoldsFrozen(e.Key)))
             .ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
 
-    /// <summary>The parts of <paramref name="model"/>, refusing a tensor shared across the boundary.</summary>
-    public static PretrainedParts Resolve(nn.Module model, string modelType, IReadOnlyList<PretrainedField> fields)
+    /// <summary>
+    /// The parts of <paramref name="model"/> (named <paramref name="modelType"/> in messages) that hold the modules of
+    /// <paramref name="fields"/>, refusing a tensor shared across the boundary; <paramref name="state"/> is the model's
+    /// state dict when the caller has taken it already.
+    /// </summary>
+    public static PretrainedParts Resolve(nn.Module model, string modelType, IReadOnlyList<PretrainedField> fields, Dictionary<string, Tensor>? state = null)
     {
         // A module may be registered under several names (an adapter holding the frozen encoder): every one is pretrained.
         var namesOf = new Dictionary<nn.Module, List<string>>(ReferenceEqualityComparer.Instance);
@@ -97,7 +108,7 @@ internal sealed partial class PretrainedParts
             .OrderBy(p => p.Prefix, StringComparer.Ordinal)
             .ToArray();
         var resolved = new PretrainedParts(parts);
-        resolved.RefuseTiedAcrossBoundary(model.state_dict(), modelType);
+        resolved.RefuseTiedAcrossBoundary(state ?? model.state_dict(), modelType);
         return resolved;
     }
 

@@ -22,8 +22,9 @@ internal static class CheckpointWriter
     /// </summary>
     public static PreparedCheckpoint Prepare(CheckpointPolicy policy, CheckpointSaveOptions options, IReadOnlyDictionary<string, string>? extraMetadata = null)
     {
-        RefuseTrainingPretrained(policy);
         var state = policy.Model.state_dict();
+        var parts = policy.PartsOf(state);
+        RefuseTrainingPretrained(policy);
         var metadata = new Dictionary<string, string>
         {
             [CheckpointMetadata.Format] = "pt",
@@ -32,12 +33,12 @@ internal static class CheckpointWriter
             [CheckpointMetadata.Model] = policy.ModelType,
             [CheckpointMetadata.Excluded] = CheckpointMetadata.EncodeExcluded(policy.PretrainedPrefixes),
         };
-        var frozen = policy.Parts.WithoutAdapters(state);
-        foreach (var part in policy.Parts.All)
+        var frozen = parts.WithoutAdapters(state);
+        foreach (var part in parts.All)
         {
             metadata[CheckpointMetadata.FingerprintPrefix + part.Prefix] = CheckpointMetadata.StructuralFingerprint(frozen, part.Prefix);
             // The weights as they are now, however they got there: a load checks them against the model's.
-            metadata[CheckpointMetadata.ContentPrefix + part.Prefix] = PretrainedContent.Of(part.Module);
+            metadata[CheckpointMetadata.ContentPrefix + part.Prefix] = PretrainedContent.Of(part, state);
         }
 
         var tensors = state.Where(e => !policy.IsPretrained(e.Key)).ToList();
