@@ -76,16 +76,15 @@ public static class CheckpointMetadata
     }
 
     /// <summary>
-    /// A hash of the keys (relative to <paramref name="prefix"/>), dtypes and shapes under the prefix:
-    /// equal for the same architecture, different when the pretrained part was replaced or reshaped.
+    /// A hash of the keys (relative to the part), dtypes and shapes of a part's tensors: equal for the same
+    /// architecture, different when the pretrained part was replaced or reshaped.
     /// </summary>
-    internal static string StructuralFingerprint(IReadOnlyDictionary<string, Tensor> state, string prefix)
+    internal static string StructuralFingerprint(IEnumerable<KeyValuePair<string, Tensor>> partState)
     {
         var text = new StringBuilder();
-        foreach (var (key, tensor) in state.Where(e => e.Key.StartsWith(prefix, System.StringComparison.Ordinal)).OrderBy(e => e.Key, System.StringComparer.Ordinal))
+        foreach (var (key, tensor) in partState.OrderBy(e => e.Key, System.StringComparer.Ordinal))
         {
-            text.Append(key, prefix.Length, key.Length - prefix.Length).Append(':').Append(tensor.dtype).Append(':')
-                .AppendJoin(',', tensor.shape).Append('\n');
+            text.Append(key).Append(':').Append(tensor.dtype).Append(':').AppendJoin(',', tensor.shape).Append('\n');
         }
         return "structure-sha256:" + System.Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString()))).ToLowerInvariant();
     }

@@ -4,6 +4,7 @@ using System.Linq;
 using CheckpointGen.Parts;
 using CheckpointGen.Reliability;
 using CheckpointGen.Runtime.Tests.Models;
+using TorchSharp.Modules;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -209,6 +210,43 @@ public sealed class ContentFingerprintTests : IDisposable
         model.SaveCheckpoint(path);
         model.LoadCheckpoint(path);
         Assert.Equal(hashed + 1, PretrainedContent.HashesComputed);
+    }
+
+    [Fact]
+    public void A_frozen_tensor_given_other_memory_and_shape_in_place_is_refused_by_structure()
+    {
+        manual_seed(1);
+        using var weights = new Encoder();
+        using var model = LoadedFrom(weights);
+        var path = folder.File("ckpt.safetensors");
+        model.SaveCheckpoint(path);
+        model.LoadCheckpoint(path);
+
+        // The same tensor object as when the part was hashed: only its version counter tells.
+        using (no_grad())
+        {
+            model.Vae.state_dict()["output.weight"].set_(zeros(4, 32));
+        }
+
+        var error = Assert.Throws<CheckpointMismatchException>(() => model.LoadCheckpoint(path));
+        Assert.Equal(CheckpointProblemKind.FingerprintMismatch, Assert.Single(error.Problems).Kind);
+    }
+
+    [Fact]
+    public void A_frozen_parameter_replaced_by_another_object_is_refused_by_content()
+    {
+        manual_seed(1);
+        using var weights = new Encoder();
+        using var model = LoadedFrom(weights);
+        var path = folder.File("ckpt.safetensors");
+        model.SaveCheckpoint(path);
+        model.LoadCheckpoint(path);
+
+        var output = (Linear)model.Vae.named_modules().Single(m => m.name == "output").module;
+        output.weight = new Parameter(randn(8, 32), requires_grad: false);
+
+        var error = Assert.Throws<CheckpointMismatchException>(() => model.LoadCheckpoint(path));
+        Assert.Equal(CheckpointProblemKind.PretrainedWeightsMismatch, Assert.Single(error.Problems).Kind);
     }
 
     [Fact]

@@ -26,17 +26,17 @@ internal static class CheckpointReader
     public static CheckpointLoadPlan Plan(CheckpointPolicy policy, Stream stream, string source, bool wholeFile, TrainingState? training, CheckpointLoadOptions options)
     {
         var origin = stream.CanSeek ? stream.Position : 0;
-        var index = Safetensors.ReadIndex(stream, source, wholeFile ? stream.Length - origin : null);
-        CheckpointMetadata.RequireCheckpointGenEntries(index);
-
         var state = policy.Model.state_dict();
         var parts = policy.PartsOf(state);
-        // The fingerprints need none of the file's data: they are compared on another core while the data is read.
-        var fingerprintProblems = new List<CheckpointProblem>();
-        var fingerprinting = Task.Run(() => CompareFingerprints(parts, state, index.Metadata, options, fingerprintProblems));
+        // The model's fingerprints need nothing of the file: they are taken on another core while the file is read.
+        var fingerprinting = options.VerifyPretrainedFingerprints && parts.All.Count > 0
+            ? Task.Run(() => parts.All.Select(part => PretrainedContent.Of(part, state)).ToArray())
+            : Task.FromResult<(string Structure, string Content)[]>([]);
         try
         {
-            return Plan(policy, stream, source, training, options, origin, index, state, fingerprinting, fingerprintProblems);
+            var index = Safetensors.ReadIndex(stream, source, wholeFile ? stream.Length - origin : null);
+            CheckpointMetadata.RequireCheckpointGenEntries(index);
+            return Plan(policy, stream, source, training, options, origin, index, state, fingerprinting);
         }
         finally
         {
@@ -47,7 +47,7 @@ internal static class CheckpointReader
 
     private static CheckpointLoadPlan Plan(
         CheckpointPolicy policy, Stream stream, string source, TrainingState? training, CheckpointLoadOptions options, long origin,
-        TensorFileIndex index, Dictionary<string, Tensor> state, Task<Fingerprints> fingerprinting, List<CheckpointProblem> fingerprintProblems)
+        TensorFileIndex index, Dictionary<string, Tensor> state, Task<(string Structure, string Content)[]> fingerprinting)
     {
         var matcher = new StateMatcher(state);
         var problems = matcher.Problems;
@@ -115,10 +115,12 @@ internal static class CheckpointReader
                 SchedulerState.Plan(snapshot, scheduler, optimizer: null, [], source, problems);
             }
         }
+        var fingerprintProblems = new List<CheckpointProblem>();
+        Fingerprints Compare() => CompareFingerprints(policy.Parts, fingerprinting.GetAwaiter().GetResult(), index.Metadata, options, fingerprintProblems);
         if (problems.Count > 0)
         {
             // One message names every problem, in the order the checks run.
-            fingerprinting.GetAwaiter().GetResult();
+            Compare();
             problems.InsertRange(fingerprintsAt, fingerprintProblems);
         }
         StateMatcher.ThrowIfAny(problems, source, policy.ModelType);
@@ -135,7 +137,7 @@ internal static class CheckpointReader
             {
                 throw new CheckpointFormatException(source, $"its data does not match the checksum recorded at save (recorded {checksum}, read {actual}): the file is damaged.");
             }
-            fingerprints = fingerprinting.GetAwaiter().GetResult();
+            fingerprints = Compare();
             StateMatcher.ThrowIfAny(fingerprintProblems, source, policy.ModelType);
         }
         catch
@@ -165,23 +167,23 @@ internal static class CheckpointReader
     private sealed record Fingerprints(List<string> Checked, List<string> NotChecked);
 
     /// <summary>
-    /// Each pretrained part the file recorded, compared with the model's: its structure, then its weights. A part lands in
-    /// exactly one list: checked (the weights match) or not checked (verification off, or the file records no weights for it).
+    /// Each pretrained part the file recorded, compared with the model's <paramref name="fingerprints"/> (one per part,
+    /// none when verification is off): its structure, then its weights. A part lands in exactly one list: checked (the
+    /// weights match) or not checked (verification off, or the file records no weights for it).
     /// </summary>
     private static Fingerprints CompareFingerprints(
-        PretrainedParts parts, IReadOnlyDictionary<string, Tensor> state, IReadOnlyDictionary<string, string> metadata,
+        PretrainedParts parts, (string Structure, string Content)[] fingerprints, IReadOnlyDictionary<string, string> metadata,
         CheckpointLoadOptions options, List<CheckpointProblem> problems)
     {
         var result = new Fingerprints([], []);
-        var frozen = parts.WithoutAdapters(state);
-        foreach (var part in parts.All)
+        foreach (var (part, i) in parts.All.Select((part, i) => (part, i)))
         {
             if (!options.VerifyPretrainedFingerprints || !metadata.TryGetValue(CheckpointMetadata.FingerprintPrefix + part.Prefix, out var recorded))
             {
                 result.NotChecked.Add(part.Prefix);
                 continue;
             }
-            var actual = CheckpointMetadata.StructuralFingerprint(frozen, part.Prefix);
+            var (actual, content) = fingerprints[i];
             if (recorded != actual)
             {
                 problems.Add(new CheckpointProblem(CheckpointProblemKind.FingerprintMismatch, part.Prefix, actual, recorded,
@@ -193,7 +195,6 @@ internal static class CheckpointReader
                 result.NotChecked.Add(part.Prefix);
                 continue;
             }
-            var content = PretrainedContent.Of(part, state);
             if (recordedContent == content)
             {
                 result.Checked.Add(part.Prefix);

@@ -29,18 +29,32 @@ internal static class PretrainedContent
     /// <summary>How many times weights were hashed in this process: what "at most once while unchanged" is measured by.</summary>
     internal static long HashesComputed => Interlocked.Read(ref hashesComputed);
 
-    /// <summary>The hash of the module's weights, their layout (key, storage, dtype, shape of each tensor), and the probe that tells whether they changed.</summary>
-    private sealed class Recorded(string fingerprint, string layout, Tensor? probe, bool fromSource)
+    /// <summary>
+    /// The hash of the module's weights, their structural fingerprint, their layout (key, storage, dtype, shape of each
+    /// tensor), the tensors themselves, and the probe that tells whether they changed.
+    /// </summary>
+    private sealed class Recorded(string fingerprint, Dictionary<string, Tensor> state, Tensor? probe, bool fromSource)
     {
+        private readonly KeyValuePair<string, Tensor>[] members = [.. state];
+
+        // A tensor without elements has no view in the probe: its layout is compared, not its identity.
+        private readonly bool hasEmpty = state.Values.Any(t => t.numel() == 0);
+
         public string Fingerprint { get; } = fingerprint;
 
-        public string Layout { get; } = layout;
+        public string Structure { get; } = CheckpointMetadata.StructuralFingerprint(state);
+
+        public string Layout { get; } = PretrainedContent.Layout(state);
 
         public bool FromSource { get; } = fromSource;
 
-        public bool Unchanged(string layout)
+        /// <summary>
+        /// Whether <paramref name="state"/> holds what was hashed. The same tensor objects under the same keys change
+        /// their storage, shape or values only in place, which the probe sees; other objects are compared by layout.
+        /// </summary>
+        public bool Unchanged(Dictionary<string, Tensor> state)
         {
-            if (layout != Layout)
+            if (!SameMembers(state) && PretrainedContent.Layout(state) != Layout)
             {
                 return false;
             }
@@ -60,13 +74,38 @@ internal static class PretrainedContent
                 return false;
             }
         }
+
+        private bool SameMembers(Dictionary<string, Tensor> state)
+        {
+            if (hasEmpty || state.Count != members.Length)
+            {
+                return false;
+            }
+            var i = 0;
+            foreach (var (key, tensor) in state)
+            {
+                if (!ReferenceEquals(tensor, members[i].Value) || key != members[i].Key)
+                {
+                    return false;
+                }
+                i++;
+            }
+            return true;
+        }
     }
 
     /// <summary>The content fingerprint of <paramref name="module"/>'s weights now (its adapters' aside): remembered while they are unchanged, else hashed.</summary>
     public static string Of(nn.Module module) => Current(module, AdapterModules.FrozenState(module)).Fingerprint;
 
-    /// <summary>The content fingerprint of <paramref name="part"/>'s weights now, its tensors taken from the model's <paramref name="modelState"/>.</summary>
-    public static string Of(PretrainedPart part, IReadOnlyDictionary<string, Tensor> modelState) => Current(part.Module, part.FrozenStateIn(modelState)).Fingerprint;
+    /// <summary>
+    /// The structural and content fingerprints of <paramref name="part"/>'s weights now, its tensors taken from the
+    /// model's <paramref name="modelState"/>: remembered while they are unchanged, else computed.
+    /// </summary>
+    public static (string Structure, string Content) Of(PretrainedPart part, IReadOnlyDictionary<string, Tensor> modelState)
+    {
+        var recorded = Current(part.Module, part.FrozenStateIn(modelState));
+        return (recorded.Structure, recorded.Fingerprint);
+    }
 
     /// <summary>
     /// Whether the weights now in <paramref name="module"/> are those <c>LoadPretrained()</c> read from its source
@@ -89,7 +128,7 @@ internal static class PretrainedContent
     {
         lock (Hashes)
         {
-            return Hashes.TryGetValue(module, out var recorded) && recorded.Unchanged(Layout(state))
+            return Hashes.TryGetValue(module, out var recorded) && recorded.Unchanged(state)
                 ? recorded
                 : Record(module, state, fromSource: false);
         }
@@ -99,7 +138,7 @@ internal static class PretrainedContent
     {
         lock (Hashes)
         {
-            var recorded = new Recorded(CheckpointMetadata.ContentFingerprint(state), Layout(state), Probe(state.Values), fromSource);
+            var recorded = new Recorded(CheckpointMetadata.ContentFingerprint(state), state, Probe(state.Values), fromSource);
             Interlocked.Increment(ref hashesComputed);
             Hashes.AddOrUpdate(module, recorded);
             return recorded;

@@ -53,11 +53,6 @@ internal sealed partial class PretrainedParts
         return false;
     }
 
-    /// <summary><paramref name="state"/> without the keys of the parts' adapters: what the parts' fingerprints cover.</summary>
-    public Dictionary<string, Tensor> WithoutAdapters(IReadOnlyDictionary<string, Tensor> state)
-        => state.Where(e => !All.Any(part => e.Key.StartsWith(part.Prefix, StringComparison.Ordinal) && !part.HoldsFrozen(e.Key)))
-            .ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
-
     /// <summary>
     /// The parts of <paramref name="model"/> (named <paramref name="modelType"/> in messages) that hold the modules of
     /// <paramref name="fields"/>, refusing a tensor shared across the boundary; <paramref name="state"/> is the model's

@@ -33,12 +33,10 @@ internal static class CheckpointWriter
             [CheckpointMetadata.Model] = policy.ModelType,
             [CheckpointMetadata.Excluded] = CheckpointMetadata.EncodeExcluded(policy.PretrainedPrefixes),
         };
-        var frozen = parts.WithoutAdapters(state);
         foreach (var part in parts.All)
         {
-            metadata[CheckpointMetadata.FingerprintPrefix + part.Prefix] = CheckpointMetadata.StructuralFingerprint(frozen, part.Prefix);
             // The weights as they are now, however they got there: a load checks them against the model's.
-            metadata[CheckpointMetadata.ContentPrefix + part.Prefix] = PretrainedContent.Of(part, state);
+            (metadata[CheckpointMetadata.FingerprintPrefix + part.Prefix], metadata[CheckpointMetadata.ContentPrefix + part.Prefix]) = PretrainedContent.Of(part, state);
         }
 
         var tensors = state.Where(e => !policy.IsPretrained(e.Key)).ToList();
