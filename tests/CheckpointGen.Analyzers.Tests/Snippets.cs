@@ -53,8 +53,8 @@ internal static class Snippets
 
         """;
 
-    /// <summary>The snippets: a name, whether the issue that asked for this suite lists it, and the code.</summary>
-    public static readonly (string Name, bool FromIssue, string Code)[] All =
+    /// <summary>The snippets: a name, whether it is one of the gaps found by trying the analyzers on code as users write it (each must be right), and the code.</summary>
+    public static readonly (string Name, bool KnownGap, string Code)[] All =
     [
         // ---- CKPT012: pretrained parameters handed to an optimizer ----
         ("CKPT012 model.parameters() of a model with pretrained parts", true, """
