@@ -16,7 +16,8 @@ namespace CheckpointGen.Format;
 /// (an earlier load's), the next load reads into it without a fault. A block comes back only when libtorch frees its
 /// storage, so memory that anything still views (a user's alias of the old weights) is never reused. Each load
 /// releases the blocks kept since before it began: between loads, at most the blocks the last loads freed stay, which
-/// is the trainable state of the last model loaded.
+/// is the trainable state of the last model loaded, and only for <see cref="KeepFor"/>: back-to-back loads reuse them,
+/// while a process that loaded once and trains on gets the memory back.
 /// </para>
 /// <para>
 /// New blocks are asked for in huge pages and populated in one call, which makes the first touch a few faults. Advice
@@ -35,8 +36,12 @@ internal static unsafe partial class StagingMemory
     private static readonly object Gate = new();
     private static readonly Dictionary<nint, long> Capacities = [];
     private static readonly List<FreeBlock> Kept = [];
+    private static readonly Timer Idle = new(_ => ReleaseIfIdle());
     private static long generation;
     private static int activeLoads;
+
+    /// <summary>How long blocks stay kept after the last load ended, waiting for the next one.</summary>
+    internal static TimeSpan KeepFor { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Bytes held in blocks no tensor uses, ready for the next load.</summary>
     internal static long KeptBytes
@@ -175,6 +180,26 @@ internal static unsafe partial class StagingMemory
             activeLoads--;
         }
         ReleaseKeptBefore(began);
+        lock (Gate)
+        {
+            if (activeLoads == 0 && Kept.Count > 0)
+            {
+                Idle.Change(KeepFor, Timeout.InfiniteTimeSpan);
+            }
+        }
+    }
+
+    private static void ReleaseIfIdle()
+    {
+        lock (Gate)
+        {
+            if (activeLoads > 0)
+            {
+                // That load's end releases what is older, and sets the timer again.
+                return;
+            }
+        }
+        ReleaseKept();
     }
 
     /// <summary>Frees the blocks kept since before the load numbered <paramref name="began"/> started.</summary>

@@ -1,3 +1,6 @@
+using System;
+using System.Diagnostics;
+using System.Threading;
 using CheckpointGen.Format;
 using CheckpointGen.Parts;
 using CheckpointGen.Runtime.Tests.Models;
@@ -68,6 +71,37 @@ public sealed class StagingMemoryTests
         using var other = new WideHead();
         other.LoadCheckpoint(first);
         Assert.Equal(0, StagingMemory.KeptBytes);
+    }
+
+    [Fact]
+    public void Kept_memory_is_released_when_no_load_follows()
+    {
+        using var folder = new TempFolder();
+        var (first, second) = TwoCheckpoints(folder);
+        using var model = new WideHead();
+        var keepFor = StagingMemory.KeepFor;
+        StagingMemory.KeepFor = TimeSpan.FromSeconds(1);
+        try
+        {
+            model.LoadCheckpoint(first);
+            model.LoadCheckpoint(second);
+            Assert.Equal(4L << 20, StagingMemory.KeptBytes);
+
+            var waited = Stopwatch.StartNew();
+            while (StagingMemory.KeptBytes > 0 && waited.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                Thread.Sleep(20);
+            }
+
+            Assert.Equal(0, StagingMemory.KeptBytes);
+            using var expected = new WideHead();
+            expected.LoadCheckpoint(second);
+            Assert.True(Tensors.BitIdentical(expected.Head.weight!, model.Head.weight!));
+        }
+        finally
+        {
+            StagingMemory.KeepFor = keepFor;
+        }
     }
 
     private static (string First, string Second) TwoCheckpoints(TempFolder folder)
