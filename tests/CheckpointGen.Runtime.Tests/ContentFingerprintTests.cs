@@ -32,6 +32,17 @@ public sealed class ContentFingerprintTests : IDisposable
         return model;
     }
 
+    /// <summary>A model whose pretrained part was fingerprinted by a save to <paramref name="path"/> and a load from it.</summary>
+    private static Captioner SavedAndLoaded(string path)
+    {
+        manual_seed(1);
+        using var weights = new Encoder();
+        var model = LoadedFrom(weights);
+        model.SaveCheckpoint(path);
+        model.LoadCheckpoint(path);
+        return model;
+    }
+
     private static void Change(Tensor tensor, double by)
     {
         using var noGrad = no_grad();
@@ -215,12 +226,8 @@ public sealed class ContentFingerprintTests : IDisposable
     [Fact]
     public void A_frozen_tensor_given_other_memory_and_shape_in_place_is_refused_by_structure()
     {
-        manual_seed(1);
-        using var weights = new Encoder();
-        using var model = LoadedFrom(weights);
         var path = folder.File("ckpt.safetensors");
-        model.SaveCheckpoint(path);
-        model.LoadCheckpoint(path);
+        using var model = SavedAndLoaded(path);
 
         // The same tensor object as when the part was hashed: only its version counter tells.
         using (no_grad())
@@ -235,12 +242,8 @@ public sealed class ContentFingerprintTests : IDisposable
     [Fact]
     public void A_frozen_parameter_replaced_by_another_object_is_refused_by_content()
     {
-        manual_seed(1);
-        using var weights = new Encoder();
-        using var model = LoadedFrom(weights);
         var path = folder.File("ckpt.safetensors");
-        model.SaveCheckpoint(path);
-        model.LoadCheckpoint(path);
+        using var model = SavedAndLoaded(path);
 
         var output = (Linear)model.Vae.named_modules().Single(m => m.name == "output").module;
         output.weight = new Parameter(randn(8, 32), requires_grad: false);
