@@ -11,7 +11,8 @@ namespace CheckpointGen.Parts;
 
 /// <summary>
 /// The content fingerprint of each pretrained module's weights as they are now, hashed at most once per process while
-/// they stay unchanged, so that saves and loads cost the same whatever the size of the frozen part.
+/// they stay unchanged, and their structural fingerprint beside it, so that saves and loads cost the same whatever the
+/// size of the frozen part.
 /// </summary>
 /// <remarks>
 /// Whether the weights changed is asked of PyTorch's own bookkeeping: every in-place operation (<c>copy_</c>,
@@ -93,9 +94,6 @@ internal static class PretrainedContent
             return true;
         }
     }
-
-    /// <summary>The content fingerprint of <paramref name="module"/>'s weights now (its adapters' aside): remembered while they are unchanged, else hashed.</summary>
-    public static string Of(nn.Module module) => Current(module, AdapterModules.FrozenState(module)).Fingerprint;
 
     /// <summary>
     /// The structural and content fingerprints of <paramref name="part"/>'s weights now, its tensors taken from the
