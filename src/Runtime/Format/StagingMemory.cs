@@ -41,7 +41,7 @@ internal static unsafe partial class StagingMemory
     private static int activeLoads;
 
     /// <summary>How long blocks stay kept after the last load ended, waiting for the next one.</summary>
-    internal static TimeSpan KeepFor { get; set; } = TimeSpan.FromSeconds(5);
+    internal static TimeSpan KeepFor { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Bytes held in blocks no tensor uses, ready for the next load.</summary>
     internal static long KeptBytes
