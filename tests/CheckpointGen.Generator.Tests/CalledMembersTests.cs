@@ -24,6 +24,15 @@ public sealed class CalledMembersTests
     private const string Trainable = "TrainableParameters() =>";
     private const string Load = "public void LoadPretrained()";
 
+    /// <summary>A model whose deriving types complete it: the generated members go into it.</summary>
+    private const string AbstractModel = """
+        public abstract partial class Base : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained("w.safetensors")] protected readonly Linear encoder = nn.Linear(2, 2);
+            protected Base() : base("m") { }
+        }
+        """;
+
     /// <summary>Runs the generator over the files; the output must compile without a warning. Returns the model's generated file.</summary>
     private static string Generated(params string[] sources)
     {
@@ -125,13 +134,7 @@ public sealed class CalledMembersTests
     public void A_derived_type_calling_a_member_unqualified_gets_it_on_the_model_it_derives_from()
     {
         var generated = Generated(
-            """
-            public abstract partial class Base : nn.Module<Tensor, Tensor>
-            {
-                [Pretrained("w.safetensors")] protected readonly Linear encoder = nn.Linear(2, 2);
-                protected Base() : base("m") { }
-            }
-            """,
+            AbstractModel,
             """
             public sealed class Derived : Base
             {
@@ -149,13 +152,7 @@ public sealed class CalledMembersTests
     public void A_derived_type_calling_this_FreezePretrained_gets_the_extension_method()
     {
         var generated = Generated(
-            """
-            public abstract partial class Base : nn.Module<Tensor, Tensor>
-            {
-                [Pretrained("w.safetensors")] protected readonly Linear encoder = nn.Linear(2, 2);
-                protected Base() : base("m") { }
-            }
-            """,
+            AbstractModel,
             """
             public sealed class Derived : Base
             {
