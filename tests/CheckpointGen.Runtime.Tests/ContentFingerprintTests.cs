@@ -10,14 +10,7 @@ using static TorchSharp.torch;
 
 namespace CheckpointGen.Runtime.Tests;
 
-/// <summary>
-/// What a checkpoint leaves out is verified, never assumed: it records the pretrained weights it was trained against.
-/// The tests count the hashes of the whole process, so they run alone.
-/// </summary>
-[CollectionDefinition(nameof(ContentFingerprintTests), DisableParallelization = true)]
-public sealed class ContentFingerprintCollection;
-
-[Collection(nameof(ContentFingerprintTests))]
+/// <summary>What a checkpoint leaves out is verified, never assumed: it records the pretrained weights it was trained against.</summary>
 public sealed class ContentFingerprintTests : IDisposable
 {
     private readonly TempFolder folder = new();

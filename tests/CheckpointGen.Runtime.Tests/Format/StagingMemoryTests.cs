@@ -9,11 +9,7 @@ using static TorchSharp.torch;
 
 namespace CheckpointGen.Runtime.Tests;
 
-/// <summary>Loads reuse the memory earlier loads freed; the kept memory is process-wide, so these run alone.</summary>
-[CollectionDefinition(nameof(StagingMemoryTests), DisableParallelization = true)]
-public sealed class StagingMemoryCollection;
-
-[Collection(nameof(StagingMemoryTests))]
+/// <summary>Loads reuse the memory earlier loads freed. That memory is process-wide: these tests rely on the assembly's tests running one at a time (TestSupport.cs).</summary>
 public sealed class StagingMemoryTests
 {
     [Fact]
