@@ -10,26 +10,8 @@ using static TorchSharp.torch;
 namespace CheckpointGen.Runtime.Tests;
 
 /// <summary>Training resumed from a checkpoint continues exactly as if it had never stopped.</summary>
-public sealed class ResumeTests : IDisposable
+public sealed class ResumeTests() : TrainingRun(batchCount: 6)
 {
-    private readonly TempFolder folder = new();
-    private readonly List<(Tensor Input, Tensor Target)> batches;
-    private readonly Encoder pretrained;
-
-    public ResumeTests()
-    {
-        manual_seed(100);
-        batches = Enumerable.Range(0, 6).Select(_ => (randn(16, 16), randn(16, 4))).ToList();
-        pretrained = new Encoder();
-        WeightFiles.WriteSafetensors(Captioner.Source, pretrained);
-    }
-
-    public void Dispose()
-    {
-        pretrained.Dispose();
-        folder.Dispose();
-    }
-
     public static TheoryData<string> Optimizers() => new() { "SGD", "Adam", "AdamW" };
 
     private static optim.Optimizer Create(string kind, IEnumerable<Parameter> parameters) => kind switch
@@ -39,24 +21,12 @@ public sealed class ResumeTests : IDisposable
         _ => optim.AdamW(parameters, lr: 0.01, weight_decay: 0.1),
     };
 
-    private Captioner Model(int seed)
-    {
-        manual_seed(seed);
-        var model = new Captioner();
-        model.LoadPretrained();
-        return model;
-    }
-
     private void Train(Captioner model, optim.Optimizer optimizer, int from, int to)
     {
         model.train();
         for (var step = from; step < to; step++)
         {
-            optimizer.zero_grad();
-            using var output = model.forward(batches[step].Input);
-            using var loss = nn.functional.mse_loss(output, batches[step].Target);
-            loss.backward();
-            optimizer.step();
+            Step(model, optimizer, step);
         }
         model.eval();
     }
@@ -65,7 +35,7 @@ public sealed class ResumeTests : IDisposable
     [MemberData(nameof(Optimizers))]
     public void Resumed_training_is_bit_identical_with_the_optimizer_built_in_another_order(string kind)
     {
-        var path = folder.File("resume.safetensors");
+        var path = Folder.File("resume.safetensors");
         using var original = Model(seed: 1);
         using var optimizer = Create(kind, original.TrainableParameters());
         Train(original, optimizer, 0, 3);
@@ -112,7 +82,7 @@ public sealed class ResumeTests : IDisposable
     [Fact]
     public void Save_options_carry_the_training_state_and_the_progress_together()
     {
-        var path = folder.File("resume.safetensors");
+        var path = Folder.File("resume.safetensors");
         using var model = Model(seed: 1);
         using var optimizer = Create("Adam", model.TrainableParameters());
         Train(model, optimizer, 0, 2);
@@ -137,7 +107,7 @@ public sealed class ResumeTests : IDisposable
     [Fact]
     public void The_file_holds_optimizer_state_for_trainable_parameters_only_and_still_loads_as_weights()
     {
-        var path = folder.File("resume.safetensors");
+        var path = Folder.File("resume.safetensors");
         using var model = Model(seed: 1);
         using var optimizer = Create("Adam", model.TrainableParameters());
         Train(model, optimizer, 0, 2);
@@ -159,7 +129,7 @@ public sealed class ResumeTests : IDisposable
         using var model = Model(seed: 1);
         using var optimizer = optim.Adam(model.parameters());
 
-        var error = Assert.Throws<InvalidOperationException>(() => model.SaveCheckpoint(folder.File("x.safetensors"), new TrainingState { Optimizer = optimizer }));
+        var error = Assert.Throws<InvalidOperationException>(() => model.SaveCheckpoint(Folder.File("x.safetensors"), new TrainingState { Optimizer = optimizer }));
 
         Assert.Contains("not a trainable parameter of CheckpointGen.Runtime.Tests.Models.Captioner", error.Message);
     }
@@ -176,7 +146,7 @@ public sealed class ResumeTests : IDisposable
     [MemberData(nameof(Refusals))]
     public void A_training_state_that_does_not_fit_is_refused_and_nothing_changes(string case_, string expected)
     {
-        var path = folder.File("resume.safetensors");
+        var path = Folder.File("resume.safetensors");
         using var original = Model(seed: 1);
         var saved = case_ == "a parameter more" ? original.TrainableParameters().Where(p => p.shape.Length == 2).ToList() : original.TrainableParameters().ToList();
         using var optimizer = Create("Adam", saved);
@@ -211,7 +181,7 @@ public sealed class ResumeTests : IDisposable
     [InlineData("metadata", "[1]")]
     public void A_damaged_training_state_is_refused_before_anything_changes(string entry, string value)
     {
-        var path = folder.File("resume.safetensors");
+        var path = Folder.File("resume.safetensors");
         using var original = Model(seed: 1);
         using var optimizer = Create("Adam", original.TrainableParameters());
         Train(original, optimizer, 0, 2);
@@ -252,7 +222,7 @@ public sealed class ResumeTests : IDisposable
     [MemberData(nameof(Damages))]
     public void A_training_state_is_validated_in_full_before_anything_changes(string damage, string expected)
     {
-        var path = folder.File("resume.safetensors");
+        var path = Folder.File("resume.safetensors");
         using var original = Model(seed: 1);
         using var optimizer = Create("Adam", original.TrainableParameters());
         Train(original, optimizer, 0, 2);

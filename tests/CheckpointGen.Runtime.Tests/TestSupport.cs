@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using CheckpointGen.Reliability;
+using CheckpointGen.Runtime.Tests.Models;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -19,6 +20,53 @@ public sealed class TempFolder : IDisposable
     public string File(string name) => System.IO.Path.Combine(Path, name);
 
     public void Dispose() => Directory.Delete(Path, recursive: true);
+}
+
+/// <summary>
+/// What a resumed training run is compared over: a temporary folder, the pretrained source of <see cref="Captioner"/>
+/// written from a seeded encoder, and seeded batches.
+/// </summary>
+public abstract class TrainingRun : IDisposable
+{
+    private readonly Encoder pretrained;
+
+    protected TrainingRun(int batchCount)
+    {
+        manual_seed(100);
+        Batches = Enumerable.Range(0, batchCount).Select(_ => (randn(16, 16), randn(16, 4))).ToList();
+        pretrained = new Encoder();
+        WeightFiles.WriteSafetensors(Captioner.Source, pretrained);
+    }
+
+    protected TempFolder Folder { get; } = new();
+
+    protected List<(Tensor Input, Tensor Target)> Batches { get; }
+
+    /// <summary>A model whose trainable weights come from <paramref name="seed"/>, with the pretrained weights loaded from their source.</summary>
+    protected static Captioner Model(int seed)
+    {
+        manual_seed(seed);
+        var model = new Captioner();
+        model.LoadPretrained();
+        return model;
+    }
+
+    /// <summary>One optimizer step on batch <paramref name="step"/>.</summary>
+    protected void Step(Captioner model, optim.Optimizer optimizer, int step)
+    {
+        optimizer.zero_grad();
+        using var output = model.forward(Batches[step].Input);
+        using var loss = nn.functional.mse_loss(output, Batches[step].Target);
+        loss.backward();
+        optimizer.step();
+    }
+
+    public void Dispose()
+    {
+        pretrained.Dispose();
+        Folder.Dispose();
+        GC.SuppressFinalize(this);
+    }
 }
 
 internal static class ModelSnapshotAssertions

@@ -11,34 +11,8 @@ using LRScheduler = TorchSharp.torch.optim.lr_scheduler.LRScheduler;
 namespace CheckpointGen.Runtime.Tests.Training;
 
 /// <summary>A learning-rate scheduler saved with the training state: the resumed run follows the same schedule, bit for bit.</summary>
-public sealed class SchedulerTests : IDisposable
+public sealed class SchedulerTests() : TrainingRun(batchCount: 10)
 {
-    private readonly TempFolder folder = new();
-    private readonly List<(Tensor Input, Tensor Target)> batches;
-    private readonly Encoder pretrained;
-
-    public SchedulerTests()
-    {
-        manual_seed(100);
-        batches = Enumerable.Range(0, 10).Select(_ => (randn(16, 16), randn(16, 4))).ToList();
-        pretrained = new Encoder();
-        WeightFiles.WriteSafetensors(Captioner.Source, pretrained);
-    }
-
-    public void Dispose()
-    {
-        pretrained.Dispose();
-        folder.Dispose();
-    }
-
-    internal static Captioner Model(int seed)
-    {
-        manual_seed(seed);
-        var model = new Captioner();
-        model.LoadPretrained();
-        return model;
-    }
-
     internal static optim.Optimizer Sgd(Captioner model) => optim.SGD(model.TrainableParameters(), 0.1, momentum: 0.9);
 
     public static TheoryData<string> Schedulers() => new()
@@ -65,18 +39,14 @@ public sealed class SchedulerTests : IDisposable
     };
 
     /// <summary>One optimizer step and one scheduler step per batch; returns the learning rate each step used.</summary>
-    internal static List<double> Train(Captioner model, optim.Optimizer optimizer, LRScheduler scheduler, IReadOnlyList<(Tensor Input, Tensor Target)> batches, int from, int to)
+    private List<double> Train(Captioner model, optim.Optimizer optimizer, LRScheduler scheduler, int from, int to)
     {
         var rates = new List<double>();
         model.train();
         for (var step = from; step < to; step++)
         {
             rates.Add(optimizer.ParamGroups.First().LearningRate);
-            optimizer.zero_grad();
-            using var output = model.forward(batches[step].Input);
-            using var loss = nn.functional.mse_loss(output, batches[step].Target);
-            loss.backward();
-            optimizer.step();
+            Step(model, optimizer, step);
             if (scheduler is optim.lr_scheduler.impl.ReduceLROnPlateau)
             {
                 // A loss that stops improving, so that the plateau logic changes the rate.
@@ -95,19 +65,19 @@ public sealed class SchedulerTests : IDisposable
     [MemberData(nameof(Schedulers))]
     public void A_run_resumed_with_SGD_momentum_and_its_scheduler_continues_bit_identically(string kind)
     {
-        var path = folder.File("resume.safetensors");
+        var path = Folder.File("resume.safetensors");
         using var original = Model(seed: 1);
         using var optimizer = Sgd(original);
         var scheduler = Create(kind, optimizer);
-        Train(original, optimizer, scheduler, batches, 0, 5);
+        Train(original, optimizer, scheduler, 0, 5);
         original.SaveCheckpoint(path, new TrainingState { Optimizer = optimizer, Scheduler = scheduler, Step = 5 });
-        var expectedRates = Train(original, optimizer, scheduler, batches, 5, 10);
+        var expectedRates = Train(original, optimizer, scheduler, 5, 10);
 
         using var resumed = Model(seed: 2);
         using var resumedOptimizer = Sgd(resumed);
         var resumedScheduler = Create(kind, resumedOptimizer);
         resumed.LoadCheckpoint(path, new TrainingState { Optimizer = resumedOptimizer, Scheduler = resumedScheduler });
-        var rates = Train(resumed, resumedOptimizer, resumedScheduler, batches, 5, 10);
+        var rates = Train(resumed, resumedOptimizer, resumedScheduler, 5, 10);
 
         Assert.Equal(expectedRates, rates);
         // The schedule changed the rate within the resumed steps, so the test sees the scheduler's state.
@@ -119,18 +89,18 @@ public sealed class SchedulerTests : IDisposable
     public void Without_the_scheduler_state_the_resumed_schedule_would_differ()
     {
         // The control for the test above: a fresh scheduler over the restored optimizer takes another path.
-        var path = folder.File("resume.safetensors");
+        var path = Folder.File("resume.safetensors");
         using var original = Model(seed: 1);
         using var optimizer = Sgd(original);
         var scheduler = Create("StepLR", optimizer);
-        Train(original, optimizer, scheduler, batches, 0, 5);
+        Train(original, optimizer, scheduler, 0, 5);
         original.SaveCheckpoint(path, new TrainingState { Optimizer = optimizer, Step = 5 });
-        var expectedRates = Train(original, optimizer, scheduler, batches, 5, 10);
+        var expectedRates = Train(original, optimizer, scheduler, 5, 10);
 
         using var resumed = Model(seed: 2);
         using var resumedOptimizer = Sgd(resumed);
         resumed.LoadCheckpoint(path, new TrainingState { Optimizer = resumedOptimizer });
-        var rates = Train(resumed, resumedOptimizer, Create("StepLR", resumedOptimizer), batches, 5, 10);
+        var rates = Train(resumed, resumedOptimizer, Create("StepLR", resumedOptimizer), 5, 10);
 
         Assert.NotEqual(expectedRates, rates);
     }
@@ -152,11 +122,11 @@ public sealed class SchedulerTests : IDisposable
     [Fact]
     public void A_scheduler_it_cannot_restore_is_refused_at_save_and_at_load_before_anything_changes()
     {
-        var path = folder.File("resume.safetensors");
+        var path = Folder.File("resume.safetensors");
         using var model = Model(seed: 1);
         using var optimizer = Sgd(model);
         var sequential = Create("SequentialLR", optimizer);
-        Train(model, optimizer, sequential, batches, 0, 2);
+        Train(model, optimizer, sequential, 0, 2);
 
         var atSave = Assert.Throws<NotSupportedException>(() => model.SaveCheckpoint(path, new TrainingState { Optimizer = optimizer, Scheduler = sequential }));
         Assert.Contains("SequentialLR keeps '_schedulers'", atSave.Message);
@@ -195,7 +165,7 @@ public sealed class SchedulerTests : IDisposable
             ? optim.SGD([new SGD.ParamGroup(resumed.TrainableParameters().Take(1), 0.1), new SGD.ParamGroup(resumed.TrainableParameters().Skip(1), 0.2)], 0.1)
             : Sgd(resumed);
         var resumedScheduler = Create(case_ == "another kind" ? "CosineAnnealingLR" : "StepLR", resumedOptimizer);
-        Train(resumed, resumedOptimizer, resumedScheduler, batches, 3, 4);
+        Train(resumed, resumedOptimizer, resumedScheduler, 3, 4);
         using var before = new ModelSnapshot(resumed);
         var rate = resumedOptimizer.ParamGroups.First().LearningRate;
         var counters = Counters(resumedScheduler);
@@ -216,7 +186,7 @@ public sealed class SchedulerTests : IDisposable
         using var other = Sgd(model);
         var scheduler = Create("StepLR", other);
 
-        var error = Assert.Throws<InvalidOperationException>(() => model.SaveCheckpoint(folder.File("x.safetensors"), new TrainingState { Optimizer = optimizer, Scheduler = scheduler }));
+        var error = Assert.Throws<InvalidOperationException>(() => model.SaveCheckpoint(Folder.File("x.safetensors"), new TrainingState { Optimizer = optimizer, Scheduler = scheduler }));
 
         Assert.Contains("must drive TrainingState.Optimizer", error.Message);
     }
@@ -247,11 +217,11 @@ public sealed class SchedulerTests : IDisposable
     /// <summary>A checkpoint after 3 steps of SGD with momentum and StepLR, with the scheduler's state or without.</summary>
     private string SaveTrainedStepLR(bool withScheduler)
     {
-        var path = folder.File("resume.safetensors");
+        var path = Folder.File("resume.safetensors");
         using var model = Model(seed: 1);
         using var optimizer = Sgd(model);
         var scheduler = Create("StepLR", optimizer);
-        Train(model, optimizer, scheduler, batches, 0, 3);
+        Train(model, optimizer, scheduler, 0, 3);
         model.SaveCheckpoint(path, new TrainingState { Optimizer = optimizer, Scheduler = withScheduler ? scheduler : null });
         return path;
     }
