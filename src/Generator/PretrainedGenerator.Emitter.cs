@@ -15,6 +15,14 @@ public sealed partial class PretrainedGenerator
         /// <summary>The runtime's static methods behind the generated members, one call each.</summary>
         private const string Members = Runtime + ".GeneratedMembers";
 
+        /// <summary>The signatures of the members written only where code calls them without <c>this.</c>, in the order written.</summary>
+        private static readonly (CalledMembers Member, string Signature)[] CalledSignatures =
+        [
+            (CalledMembers.FreezePretrained, "void FreezePretrained()"),
+            (CalledMembers.TrainableParameters, "global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> TrainableParameters()"),
+            (CalledMembers.LoadPretrained, "void LoadPretrained()"),
+        ];
+
         public static string Emit(ModelType type)
         {
             var text = new StringWriter { NewLine = "\n" };
@@ -71,17 +79,12 @@ public sealed partial class PretrainedGenerator
             }
 
             Member(writer, "global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes", "PretrainedPrefixes");
-            if ((type.Called & CalledMembers.FreezePretrained) != 0)
+            foreach (var (member, signature) in CalledSignatures)
             {
-                Member(writer, "void FreezePretrained()", "FreezePretrained");
-            }
-            if ((type.Called & CalledMembers.TrainableParameters) != 0)
-            {
-                Member(writer, "global::System.Collections.Generic.IEnumerable<global::TorchSharp.Modules.Parameter> TrainableParameters()", "TrainableParameters");
-            }
-            if ((type.Called & CalledMembers.LoadPretrained) != 0)
-            {
-                Member(writer, "void LoadPretrained()", "LoadPretrained");
+                if ((type.Called & member) != 0)
+                {
+                    Member(writer, signature, member.ToString());
+                }
             }
 
             if (!type.Declaration.DeclaresTrain)

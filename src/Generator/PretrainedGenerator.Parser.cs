@@ -115,7 +115,7 @@ public sealed partial class PretrainedGenerator
         private static ModelTypeDeclaration Declaration(INamedTypeSymbol type)
         {
             var containers = Enumerable.Reverse(PretrainedDeclarationRules.TypeAndContainers(type.ContainingType).ToArray());
-            var ns = type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString();
+            var ns = NamespaceOf(type);
             return new ModelTypeDeclaration(
                 HintName(type),
                 ns,
@@ -143,10 +143,12 @@ public sealed partial class PretrainedGenerator
         /// </summary>
         private static string HintName(INamedTypeSymbol type)
         {
-            var ns = type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString();
-            var typeName = string.Join(".", new[] { ns }.Concat(Enumerable.Reverse(PretrainedDeclarationRules.TypeAndContainers(type).Select(t => t.MetadataName).ToArray())).Where(n => n is not null));
+            var typeName = string.Join(".", new[] { NamespaceOf(type) }.Concat(Enumerable.Reverse(PretrainedDeclarationRules.TypeAndContainers(type).Select(t => t.MetadataName).ToArray())).Where(n => n is not null));
             return new string(typeName.Replace("@", "").Select(c => char.IsLetterOrDigit(c) || c is '.' or '_' or '-' or '`' ? c : '_').ToArray()) + ".g.cs";
         }
+
+        private static string? NamespaceOf(INamedTypeSymbol type)
+            => type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString();
 
         private static string Escape(string identifier)
             => SyntaxFacts.GetKeywordKind(identifier) == SyntaxKind.None ? identifier : "@" + identifier;
