@@ -70,8 +70,7 @@ public sealed class CheckpointPolicy
             {
                 parameter.requires_grad = false;
             }
-            part.Module.eval();
-            KeepAdaptersInModelMode(part.Module);
+            KeepInEval(part.Module);
         }
     }
 
@@ -84,16 +83,17 @@ public sealed class CheckpointPolicy
     {
         foreach (var field in fields)
         {
-            field.Module?.eval();
             if (field.Module is { } module)
             {
-                KeepAdaptersInModelMode(module);
+                KeepInEval(module);
             }
         }
     }
 
-    private void KeepAdaptersInModelMode(nn.Module part)
+    /// <summary>The part in eval mode, its adapters in the model's mode.</summary>
+    private void KeepInEval(nn.Module part)
     {
+        part.eval();
         var training = Model.training;
         foreach (var adapter in AdapterModules.Modules(part))
         {
