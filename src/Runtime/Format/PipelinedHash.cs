@@ -1,24 +1,40 @@
 using System;
 using System.IO.Hashing;
+using System.Threading;
 using System.Threading.Tasks;
 
 namespace CheckpointGen.Format;
 
 /// <summary>
-/// Hashes each piece on another core while the caller moves the next one, in order. The pieces must stay in place
-/// until the next <see cref="Append"/> or <see cref="Complete"/> returns: they are tensor memory, which does not move.
+/// Hashes the pieces on another core, in order, while the caller moves the next ones. The pieces must stay in place
+/// until <see cref="Complete"/> returns: they are tensor memory, which does not move.
 /// </summary>
-internal sealed unsafe class PipelinedHash(XxHash3 hash)
+/// <remarks>
+/// The caller never waits for a piece: hashing is faster than the copy that produces the pieces, so the hashing core
+/// catches up, and a caller that waited at every piece would lose the time the hashing thread takes to wake up.
+/// </remarks>
+/// <param name="hash">The hash the pieces are appended to.</param>
+/// <param name="first">
+/// Work to finish on the hashing core before the first piece (the model's fingerprints during a load): run beside the
+/// hashing it would take the core the copy needs.
+/// </param>
+internal sealed unsafe class PipelinedHash(XxHash3 hash, Task? first = null)
 {
-    private Task pending = Task.CompletedTask;
+    private Task pending = first ?? Task.CompletedTask;
 
     public void Append(Span<byte> piece)
     {
-        pending.GetAwaiter().GetResult();
         fixed (byte* start = piece)
         {
             var (address, length) = ((nint)start, piece.Length);
-            pending = Task.Run(() => hash.Append(new ReadOnlySpan<byte>((void*)address, length)));
+            pending = pending.ContinueWith(
+                previous =>
+                {
+                    // A piece is hashed only after every one before it was: a failure anywhere reaches Complete.
+                    previous.GetAwaiter().GetResult();
+                    hash.Append(new ReadOnlySpan<byte>((void*)address, length));
+                },
+                CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
         }
     }
 
@@ -29,6 +45,6 @@ internal sealed unsafe class PipelinedHash(XxHash3 hash)
         hash.Append(piece);
     }
 
-    /// <summary>Waits for the last piece; after this, the pieces may be freed and the hash read.</summary>
+    /// <summary>Waits for every piece; after this, the pieces may be freed and the hash read.</summary>
     public void Complete() => pending.GetAwaiter().GetResult();
 }

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.IO.Hashing;
 using System.Linq;
+using System.Threading.Tasks;
 using static TorchSharp.torch;
 
 namespace CheckpointGen.Format;
@@ -30,14 +31,15 @@ internal static class TensorFiles
     /// <paramref name="origin"/> is the stream position entry offsets count from; a stream that cannot seek
     /// must stand right after the header. With a <paramref name="checksum"/>, every byte of the data section is
     /// read (unwanted entries too) and appended to it. The stream is left at the end of the data section. On failure no
-    /// tensor is left undisposed.
+    /// tensor is left undisposed. <paramref name="beforeHashing"/> is work the hashing core finishes first (see
+    /// <see cref="PipelinedHash"/>); its failure fails the read.
     /// </summary>
-    public static Dictionary<string, Tensor> Read(Stream stream, long origin, TensorFileIndex index, IEnumerable<TensorEntry> wanted, XxHash3? checksum = null, ProgressCounter? progress = null)
+    public static Dictionary<string, Tensor> Read(Stream stream, long origin, TensorFileIndex index, IEnumerable<TensorEntry> wanted, XxHash3? checksum = null, ProgressCounter? progress = null, Task? beforeHashing = null)
     {
         var keys = wanted.Select(e => e.Key).ToHashSet(StringComparer.Ordinal);
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         var position = index.DataStart;
-        var hashing = checksum is null ? null : new PipelinedHash(checksum);
+        var hashing = checksum is null ? null : new PipelinedHash(checksum, beforeHashing);
         try
         {
             foreach (var entry in (checksum is null ? wanted : index.Entries).OrderBy(e => e.Offset))

@@ -28,7 +28,8 @@ internal static class CheckpointReader
         var origin = stream.CanSeek ? stream.Position : 0;
         var state = policy.Model.state_dict();
         var parts = policy.PartsOf(state);
-        // The model's fingerprints need nothing of the file: they are taken on another core while the file is read.
+        // The model's fingerprints need nothing of the file: they are taken on another core while the header is read,
+        // and the checksum's hashing on that core waits for them rather than sharing it.
         var fingerprinting = options.VerifyPretrainedFingerprints && parts.All.Count > 0
             ? Task.Run(() => parts.All.Select(part => PretrainedContent.Of(part, state)).ToArray())
             : Task.FromResult<(string Structure, string Content)[]>([]);
@@ -129,7 +130,7 @@ internal static class CheckpointReader
         var checksum = options.VerifyChecksum ? CheckpointMetadata.RecordedChecksum(index) : null;
         var hash = checksum is null ? null : CheckpointMetadata.StartChecksum(index);
         var progress = ProgressCounter.For(options.Progress, wanted.Sum(e => e.ByteLength));
-        var staged = TensorFiles.Read(stream, origin, index, wanted, hash, progress);
+        var staged = TensorFiles.Read(stream, origin, index, wanted, hash, progress, fingerprinting);
         Fingerprints fingerprints;
         try
         {
