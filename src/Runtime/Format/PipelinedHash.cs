@@ -45,6 +45,12 @@ internal sealed unsafe class PipelinedHash(XxHash3 hash, Task? first = null)
         hash.Append(piece);
     }
 
+    /// <summary>
+    /// On a failure path: waits for every piece, whatever became of it, so that the pieces' memory may be freed. The
+    /// hash is then of no use.
+    /// </summary>
+    public void Drain() => ((IAsyncResult)pending).AsyncWaitHandle.WaitOne();
+
     /// <summary>Waits for every piece; after this, the pieces may be freed and the hash read.</summary>
     public void Complete() => pending.GetAwaiter().GetResult();
 }

@@ -57,7 +57,16 @@ internal static class Safetensors
         var slot = header.AsSpan().IndexOf([.. entry, .. Encoding.UTF8.GetBytes(Checksum.Placeholder)]) + entry.Length;
         var start = stream.Position;
         var hashing = new PipelinedHash(checksum);
-        WriteFile(stream, header, tensors, hashing, progress);
+        try
+        {
+            WriteFile(stream, header, tensors, hashing, progress);
+        }
+        catch
+        {
+            // The caller may free the tensors once this returns: no piece of them may still be hashed then.
+            hashing.Drain();
+            throw;
+        }
         hashing.Complete();
         var end = stream.Position;
         stream.Position = start + 8 + slot;

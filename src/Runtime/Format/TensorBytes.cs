@@ -38,8 +38,8 @@ internal static class TensorBytes
         {
             if (copied)
             {
-                // The copy's memory is about to go: its last piece must be hashed first.
-                checksum?.Complete();
+                // The copy's memory is about to go: its pieces must be hashed first (a failure of the hash shows at the end).
+                checksum?.Drain();
                 cpu.Dispose();
             }
         }

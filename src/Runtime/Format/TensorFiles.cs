@@ -64,13 +64,7 @@ internal static class TensorFiles
         catch (Exception e)
         {
             // No piece may still be hashed when its memory is freed.
-            try
-            {
-                hashing?.Complete();
-            }
-            catch (Exception)
-            {
-            }
+            hashing?.Drain();
             foreach (var tensor in tensors.Values)
             {
                 tensor.Dispose();

@@ -66,6 +66,22 @@ public sealed class PipelinedHashTests
         Assert.Equal("the fingerprints failed", error.Message);
     }
 
+    [Fact]
+    public void Drain_returns_only_once_no_piece_is_read_any_more_whatever_failed()
+    {
+        using var memory = TensorOf(RandomBytes(2 << 20, seed: 11));
+        var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hashing = new PipelinedHash(new XxHash3(), first.Task);
+        hashing.Append(memory.bytes[..(1 << 20)]);
+        hashing.Append(memory.bytes[(1 << 20)..]);
+
+        var draining = Task.Run(hashing.Drain);
+        Assert.False(draining.Wait(TimeSpan.FromMilliseconds(200)), "Drain returned while pieces were still to be hashed.");
+        first.SetException(new InvalidOperationException("the fingerprints failed"));
+        Assert.True(draining.Wait(TimeSpan.FromSeconds(30)));
+        Assert.Null(draining.Exception);
+    }
+
     private static byte[] RandomBytes(int length, int seed)
     {
         var data = new byte[length];
