@@ -233,6 +233,19 @@ public sealed class ContentFingerprintTests : IDisposable
     }
 
     [Fact]
+    public void A_frozen_weight_written_in_place_since_the_save_is_refused_by_content_at_load()
+    {
+        var path = folder.File("ckpt.safetensors");
+        using var model = SavedAndLoaded(path);
+
+        // Same objects, same layout: only the probe, which the load runs before anything else, can tell.
+        Change(model.Vae.state_dict()["output.weight"], 0.5);
+
+        var error = Assert.Throws<CheckpointMismatchException>(() => model.LoadCheckpoint(path));
+        Assert.Equal(CheckpointProblemKind.PretrainedWeightsMismatch, Assert.Single(error.Problems).Kind);
+    }
+
+    [Fact]
     public void A_frozen_parameter_replaced_by_another_object_is_refused_by_content()
     {
         var path = folder.File("ckpt.safetensors");

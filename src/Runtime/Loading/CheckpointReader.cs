@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Threading;
 using System.Threading.Tasks;
 using CheckpointGen.Format;
 using CheckpointGen.Parts;
@@ -26,15 +27,23 @@ internal static class CheckpointReader
     public static CheckpointLoadPlan Plan(CheckpointPolicy policy, Stream stream, string source, bool wholeFile, TrainingState? training, CheckpointLoadOptions options)
     {
         var origin = stream.CanSeek ? stream.Position : 0;
-        var state = policy.Model.state_dict();
-        var parts = policy.PartsOf(state);
         // The model's fingerprints need nothing of the file: they are taken on another core while the header is read,
-        // and the checksum's hashing on that core waits for them rather than sharing it.
-        var fingerprinting = options.VerifyPretrainedFingerprints && parts.All.Count > 0
-            ? Task.Run(() => parts.All.Select(part => PretrainedContent.Of(part, state)).ToArray())
-            : Task.FromResult<(string Structure, string Content)[]>([]);
+        // and the checksum's hashing on that core waits for them rather than sharing it. Their costliest step, the
+        // probes of the declared parts, needs not even the state dict: it starts first.
+        var probing = options.VerifyPretrainedFingerprints
+            ? Task.Run(() => PretrainedContent.ProbeAhead(policy.Fields.Select(field => field.Module).OfType<nn.Module>()))
+            : null;
+        var fingerprinting = Task.FromResult<(string Structure, string Content)[]>([]);
         try
         {
+            var state = policy.Model.state_dict();
+            var parts = policy.PartsOf(state);
+            if (probing is not null && parts.All.Count > 0)
+            {
+                fingerprinting = probing.ContinueWith(
+                    probed => parts.All.Select(part => PretrainedContent.Of(part, state, probed.GetAwaiter().GetResult())).ToArray(),
+                    CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            }
             var index = Safetensors.ReadIndex(stream, source, wholeFile ? stream.Length - origin : null);
             CheckpointMetadata.RequireCheckpointGenEntries(index);
             return Plan(policy, stream, source, training, options, origin, index, state, fingerprinting);
@@ -42,6 +51,7 @@ internal static class CheckpointReader
         finally
         {
             // Whatever was refused, nothing may still be reading the model when the caller gets it back.
+            ((IAsyncResult?)probing)?.AsyncWaitHandle.WaitOne();
             ((IAsyncResult)fingerprinting).AsyncWaitHandle.WaitOne();
         }
     }

@@ -34,7 +34,7 @@ internal static class PretrainedContent
     /// The hash of the module's weights, their structural fingerprint, their layout (key, storage, dtype, shape of each
     /// tensor), the tensors themselves, and the probe that tells whether they changed.
     /// </summary>
-    private sealed class Recorded(string fingerprint, Dictionary<string, Tensor> state, Tensor? probe, bool fromSource)
+    internal sealed class Recorded(string fingerprint, Dictionary<string, Tensor> state, Tensor? probe, bool fromSource)
     {
         private readonly KeyValuePair<string, Tensor>[] members = [.. state];
 
@@ -53,12 +53,18 @@ internal static class PretrainedContent
         /// Whether <paramref name="state"/> holds what was hashed. The same tensor objects under the same keys change
         /// their storage, shape or values only in place, which the probe sees; other objects are compared by layout.
         /// </summary>
-        public bool Unchanged(Dictionary<string, Tensor> state)
+        public bool Unchanged(Dictionary<string, Tensor> state, ProbedAhead? probed)
         {
             if (!SameMembers(state) && PretrainedContent.Layout(state) != Layout)
             {
                 return false;
             }
+            return probed?.FoundUnchanged(this) == true || NotWrittenSince();
+        }
+
+        /// <summary>Whether the probe's backward pass still succeeds: nothing wrote to the tensors it saved.</summary>
+        public bool NotWrittenSince()
+        {
             if (probe is null)
             {
                 return true;
@@ -99,10 +105,43 @@ internal static class PretrainedContent
     /// The structural and content fingerprints of <paramref name="part"/>'s weights now, its tensors taken from the
     /// model's <paramref name="modelState"/>: remembered while they are unchanged, else computed.
     /// </summary>
-    public static (string Structure, string Content) Of(PretrainedPart part, IReadOnlyDictionary<string, Tensor> modelState)
+    /// <param name="part">The part.</param>
+    /// <param name="modelState">The model's state dict.</param>
+    /// <param name="probed">What <see cref="ProbeAhead"/> found unchanged, so that it is not probed again.</param>
+    public static (string Structure, string Content) Of(PretrainedPart part, IReadOnlyDictionary<string, Tensor> modelState, ProbedAhead? probed = null)
     {
-        var recorded = Current(part.Module, part.FrozenStateIn(modelState));
+        var recorded = Current(part.Module, part.FrozenStateIn(modelState), probed);
         return (recorded.Structure, recorded.Fingerprint);
+    }
+
+    /// <summary>
+    /// Runs the probes of what is remembered of <paramref name="modules"/>: the costliest step of <see cref="Of"/>, and
+    /// one that needs no state dict, so that a load can start it before anything else.
+    /// </summary>
+    public static ProbedAhead ProbeAhead(IEnumerable<nn.Module> modules)
+    {
+        var unchanged = new HashSet<Recorded>(ReferenceEqualityComparer.Instance);
+        lock (Hashes)
+        {
+            foreach (var module in modules)
+            {
+                if (Hashes.TryGetValue(module, out var recorded) && recorded.NotWrittenSince())
+                {
+                    unchanged.Add(recorded);
+                }
+            }
+        }
+        return new ProbedAhead(unchanged);
+    }
+
+    /// <summary>What <see cref="ProbeAhead"/> found not written since it was hashed.</summary>
+    internal sealed class ProbedAhead
+    {
+        private readonly HashSet<Recorded> unchanged;
+
+        internal ProbedAhead(HashSet<Recorded> unchanged) => this.unchanged = unchanged;
+
+        internal bool FoundUnchanged(Recorded recorded) => unchanged.Contains(recorded);
     }
 
     /// <summary>
@@ -122,11 +161,11 @@ internal static class PretrainedContent
     /// What is remembered of <paramref name="module"/> while its <paramref name="state"/> (its tensors outside its
     /// adapters, which train: they are checkpointed, never part of what is verified) is unchanged; else a new hash.
     /// </summary>
-    private static Recorded Current(nn.Module module, Dictionary<string, Tensor> state)
+    private static Recorded Current(nn.Module module, Dictionary<string, Tensor> state, ProbedAhead? probed = null)
     {
         lock (Hashes)
         {
-            return Hashes.TryGetValue(module, out var recorded) && recorded.Unchanged(state)
+            return Hashes.TryGetValue(module, out var recorded) && recorded.Unchanged(state, probed)
                 ? recorded
                 : Record(module, state, fromSource: false);
         }
