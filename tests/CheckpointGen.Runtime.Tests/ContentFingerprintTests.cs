@@ -246,6 +246,23 @@ public sealed class ContentFingerprintTests : IDisposable
     }
 
     [Fact]
+    public void A_load_probes_each_part_once_whether_or_not_it_was_written_since()
+    {
+        var path = folder.File("ckpt.safetensors");
+        using var model = SavedAndLoaded(path);
+
+        var before = PretrainedContent.ProbesRun;
+        model.LoadCheckpoint(path);
+        Assert.Equal(before + 1, PretrainedContent.ProbesRun);
+
+        // Written since: the probe fails, and the part is hashed anew rather than probed again.
+        Change(model.Vae.state_dict()["output.weight"], 0.5);
+        before = PretrainedContent.ProbesRun;
+        Assert.Throws<CheckpointMismatchException>(() => model.LoadCheckpoint(path));
+        Assert.Equal(before + 1, PretrainedContent.ProbesRun);
+    }
+
+    [Fact]
     public void A_frozen_parameter_replaced_by_another_object_is_refused_by_content()
     {
         var path = folder.File("ckpt.safetensors");

@@ -26,9 +26,13 @@ internal static class PretrainedContent
 {
     private static readonly ConditionalWeakTable<nn.Module, Recorded> Hashes = new();
     private static long hashesComputed;
+    private static long probesRun;
 
     /// <summary>How many times weights were hashed in this process: what "at most once while unchanged" is measured by.</summary>
     internal static long HashesComputed => Interlocked.Read(ref hashesComputed);
+
+    /// <summary>How many times a probe's backward pass ran in this process: a load runs each at most once.</summary>
+    internal static long ProbesRun => Interlocked.Read(ref probesRun);
 
     /// <summary>
     /// The hash of the module's weights, their structural fingerprint, their layout (key, storage, dtype, shape of each
@@ -59,7 +63,7 @@ internal static class PretrainedContent
             {
                 return false;
             }
-            return probed?.FoundUnchanged(this) == true || NotWrittenSince();
+            return probed?.Verdict(this) ?? NotWrittenSince();
         }
 
         /// <summary>Whether the probe's backward pass still succeeds: nothing wrote to the tensors it saved.</summary>
@@ -69,6 +73,7 @@ internal static class PretrainedContent
             {
                 return true;
             }
+            Interlocked.Increment(ref probesRun);
             try
             {
                 using var grad = enable_grad();
@@ -107,7 +112,7 @@ internal static class PretrainedContent
     /// </summary>
     /// <param name="part">The part.</param>
     /// <param name="modelState">The model's state dict.</param>
-    /// <param name="probed">What <see cref="ProbeAhead"/> found unchanged, so that it is not probed again.</param>
+    /// <param name="probed">What <see cref="ProbeAhead"/> found, so that nothing is probed twice.</param>
     public static (string Structure, string Content) Of(PretrainedPart part, IReadOnlyDictionary<string, Tensor> modelState, ProbedAhead? probed = null)
     {
         var recorded = Current(part.Module, part.FrozenStateIn(modelState), probed);
@@ -120,28 +125,29 @@ internal static class PretrainedContent
     /// </summary>
     public static ProbedAhead ProbeAhead(IEnumerable<nn.Module> modules)
     {
-        var unchanged = new HashSet<Recorded>(ReferenceEqualityComparer.Instance);
+        var verdicts = new Dictionary<Recorded, bool>(ReferenceEqualityComparer.Instance);
         lock (Hashes)
         {
             foreach (var module in modules)
             {
-                if (Hashes.TryGetValue(module, out var recorded) && recorded.NotWrittenSince())
+                if (Hashes.TryGetValue(module, out var recorded))
                 {
-                    unchanged.Add(recorded);
+                    verdicts.TryAdd(recorded, recorded.NotWrittenSince());
                 }
             }
         }
-        return new ProbedAhead(unchanged);
+        return new ProbedAhead(verdicts);
     }
 
-    /// <summary>What <see cref="ProbeAhead"/> found not written since it was hashed.</summary>
+    /// <summary>What <see cref="ProbeAhead"/> found of each record: whether its tensors were written since it was hashed.</summary>
     internal sealed class ProbedAhead
     {
-        private readonly HashSet<Recorded> unchanged;
+        private readonly Dictionary<Recorded, bool> notWrittenSince;
 
-        internal ProbedAhead(HashSet<Recorded> unchanged) => this.unchanged = unchanged;
+        internal ProbedAhead(Dictionary<Recorded, bool> notWrittenSince) => this.notWrittenSince = notWrittenSince;
 
-        internal bool FoundUnchanged(Recorded recorded) => unchanged.Contains(recorded);
+        /// <summary>The probe's verdict on <paramref name="recorded"/>, or <see langword="null"/> when it was not probed.</summary>
+        internal bool? Verdict(Recorded recorded) => notWrittenSince.TryGetValue(recorded, out var verdict) ? verdict : null;
     }
 
     /// <summary>
