@@ -42,6 +42,14 @@ public sealed class ContentFingerprintTests : IDisposable
         tensor.add_(by);
     }
 
+    /// <summary>Asserts that <paramref name="load"/> is refused for one problem, of <paramref name="kind"/>.</summary>
+    private static CheckpointMismatchException RefusedWith(CheckpointProblemKind kind, Action load)
+    {
+        var error = Assert.Throws<CheckpointMismatchException>(load);
+        Assert.Equal(kind, Assert.Single(error.Problems).Kind);
+        return error;
+    }
+
     [Fact]
     public void Same_pretrained_weights_are_recognised()
     {
@@ -98,10 +106,9 @@ public sealed class ContentFingerprintTests : IDisposable
         using var resumed = LoadedFrom(otherWeights);
         using var before = new ModelSnapshot(resumed);
 
-        var error = Assert.Throws<CheckpointMismatchException>(() => resumed.LoadCheckpoint(path));
+        var error = RefusedWith(CheckpointProblemKind.PretrainedWeightsMismatch, () => resumed.LoadCheckpoint(path));
 
         before.AssertUnchanged(resumed);
-        Assert.Equal(CheckpointProblemKind.PretrainedWeightsMismatch, Assert.Single(error.Problems).Kind);
         Assert.Contains("the source file changed", error.Message);
         var report = resumed.LoadCheckpoint(path, new CheckpointLoadOptions { VerifyPretrainedFingerprints = false });
         Assert.Empty(report.FingerprintsChecked);
@@ -122,8 +129,7 @@ public sealed class ContentFingerprintTests : IDisposable
         using var other = new ReliabilityModel();
         Change(other.state_dict()["encoder.0.weight"], 0.5);
         using var before = new ModelSnapshot(other);
-        var error = Assert.Throws<CheckpointMismatchException>(() => other.LoadCheckpoint(path));
-        Assert.Equal(CheckpointProblemKind.PretrainedWeightsMismatch, Assert.Single(error.Problems).Kind);
+        RefusedWith(CheckpointProblemKind.PretrainedWeightsMismatch, () => other.LoadCheckpoint(path));
         before.AssertUnchanged(other);
     }
 
@@ -142,9 +148,7 @@ public sealed class ContentFingerprintTests : IDisposable
         Assert.NotEqual(WeightFiles.Metadata(folder.File("before.safetensors"))["checkpointgen.content.vae."], WeightFiles.Metadata(path)["checkpointgen.content.vae."]);
         using var original = LoadedFrom(weights);
 
-        var error = Assert.Throws<CheckpointMismatchException>(() => original.LoadCheckpoint(path));
-
-        Assert.Equal(CheckpointProblemKind.PretrainedWeightsMismatch, Assert.Single(error.Problems).Kind);
+        RefusedWith(CheckpointProblemKind.PretrainedWeightsMismatch, () => original.LoadCheckpoint(path));
     }
 
     [Fact]
@@ -228,8 +232,7 @@ public sealed class ContentFingerprintTests : IDisposable
             model.Vae.state_dict()["output.weight"].set_(zeros(4, 32));
         }
 
-        var error = Assert.Throws<CheckpointMismatchException>(() => model.LoadCheckpoint(path));
-        Assert.Equal(CheckpointProblemKind.FingerprintMismatch, Assert.Single(error.Problems).Kind);
+        RefusedWith(CheckpointProblemKind.FingerprintMismatch, () => model.LoadCheckpoint(path));
     }
 
     [Fact]
@@ -241,8 +244,7 @@ public sealed class ContentFingerprintTests : IDisposable
         // Same objects, same layout: only the probe, which the load runs before anything else, can tell.
         Change(model.Vae.state_dict()["output.weight"], 0.5);
 
-        var error = Assert.Throws<CheckpointMismatchException>(() => model.LoadCheckpoint(path));
-        Assert.Equal(CheckpointProblemKind.PretrainedWeightsMismatch, Assert.Single(error.Problems).Kind);
+        RefusedWith(CheckpointProblemKind.PretrainedWeightsMismatch, () => model.LoadCheckpoint(path));
     }
 
     [Fact]
@@ -271,8 +273,7 @@ public sealed class ContentFingerprintTests : IDisposable
         var output = (Linear)model.Vae.named_modules().Single(m => m.name == "output").module;
         output.weight = new Parameter(randn(8, 32), requires_grad: false);
 
-        var error = Assert.Throws<CheckpointMismatchException>(() => model.LoadCheckpoint(path));
-        Assert.Equal(CheckpointProblemKind.PretrainedWeightsMismatch, Assert.Single(error.Problems).Kind);
+        RefusedWith(CheckpointProblemKind.PretrainedWeightsMismatch, () => model.LoadCheckpoint(path));
     }
 
     [Fact]
