@@ -7,7 +7,8 @@ namespace CheckpointGen.Format;
 
 /// <summary>
 /// Hashes the pieces on another core, in order, while the caller moves the next ones. The pieces must stay in place
-/// until <see cref="Complete"/> returns: they are tensor memory, which does not move.
+/// until <see cref="Complete"/> (or, on a failure path, <see cref="Drain"/>) returns: they are tensor memory, which
+/// does not move.
 /// </summary>
 /// <remarks>
 /// The caller never waits for a piece: hashing is faster than the copy that produces the pieces, so the hashing core

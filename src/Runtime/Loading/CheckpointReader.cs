@@ -46,7 +46,7 @@ internal static class CheckpointReader
             }
             var index = Safetensors.ReadIndex(stream, source, wholeFile ? stream.Length - origin : null);
             CheckpointMetadata.RequireCheckpointGenEntries(index);
-            return Plan(policy, stream, source, training, options, origin, index, state, fingerprinting);
+            return Plan(policy, stream, source, training, options, origin, index, state, parts, fingerprinting);
         }
         finally
         {
@@ -58,7 +58,7 @@ internal static class CheckpointReader
 
     private static CheckpointLoadPlan Plan(
         CheckpointPolicy policy, Stream stream, string source, TrainingState? training, CheckpointLoadOptions options, long origin,
-        TensorFileIndex index, Dictionary<string, Tensor> state, Task<(string Structure, string Content)[]> fingerprinting)
+        TensorFileIndex index, Dictionary<string, Tensor> state, PretrainedParts parts, Task<(string Structure, string Content)[]> fingerprinting)
     {
         var matcher = new StateMatcher(state);
         var problems = matcher.Problems;
@@ -127,7 +127,7 @@ internal static class CheckpointReader
             }
         }
         var fingerprintProblems = new List<CheckpointProblem>();
-        Fingerprints Compare() => CompareFingerprints(policy.Parts, fingerprinting.GetAwaiter().GetResult(), index.Metadata, options, fingerprintProblems);
+        Fingerprints Compare() => CompareFingerprints(parts, fingerprinting.GetAwaiter().GetResult(), index.Metadata, options, fingerprintProblems);
         if (problems.Count > 0)
         {
             // One message names every problem, in the order the checks run.
