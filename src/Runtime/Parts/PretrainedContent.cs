@@ -17,10 +17,10 @@ namespace CheckpointGen.Parts;
 /// <remarks>
 /// Whether the weights changed is asked of PyTorch's own bookkeeping: every in-place operation (<c>copy_</c>,
 /// <c>add_</c>, <c>set_</c>, <c>load_state_dict</c>, an optimizer step) increments a tensor's version counter, which
-/// its views share, and autograd refuses a backward pass through a view saved before such a change. Each hash is
-/// therefore kept with a probe, a tiny graph that saved a one-element view of every tensor; a backward pass through it
-/// (a few microseconds per tensor, none per byte) says whether anything was written since. Writes that bypass PyTorch
-/// (through a tensor's raw bytes) are not seen.
+/// its views share, and autograd refuses to hand back a tensor it saved before such a change. Each hash is therefore
+/// kept with a <see cref="VersionProbe"/>, which saved every tensor as autograd saves an operation's inputs; asking for
+/// them back (no arithmetic, no backward pass: about a microsecond per tensor, none per byte) says whether anything
+/// was written since. Writes that bypass PyTorch (through a tensor's raw bytes) are not seen.
 /// </remarks>
 internal static class PretrainedContent
 {
@@ -38,12 +38,9 @@ internal static class PretrainedContent
     /// The hash of the module's weights, their structural fingerprint, their layout (key, storage, dtype, shape of each
     /// tensor), the tensors themselves, and the probe that tells whether they changed.
     /// </summary>
-    internal sealed class Recorded(string fingerprint, Dictionary<string, Tensor> state, Tensor? probe, bool fromSource)
+    internal sealed class Recorded(string fingerprint, Dictionary<string, Tensor> state, VersionProbe probe, bool fromSource)
     {
         private readonly KeyValuePair<string, Tensor>[] members = [.. state];
-
-        // A tensor without elements has no view in the probe: its layout is compared, not its identity.
-        private readonly bool hasEmpty = state.Values.Any(t => t.numel() == 0);
 
         public string Fingerprint { get; } = fingerprint;
 
@@ -66,30 +63,16 @@ internal static class PretrainedContent
             return probed?.Verdict(this) ?? NotWrittenSince();
         }
 
-        /// <summary>Whether the probe's backward pass still succeeds: nothing wrote to the tensors it saved.</summary>
+        /// <summary>Whether nothing wrote to the tensors since they were hashed.</summary>
         public bool NotWrittenSince()
         {
-            if (probe is null)
-            {
-                return true;
-            }
             Interlocked.Increment(ref probesRun);
-            try
-            {
-                using var grad = enable_grad();
-                probe.backward(retain_graph: true);
-                return true;
-            }
-            catch (ExternalException)
-            {
-                // "modified by an inplace operation": the version of a saved view moved on.
-                return false;
-            }
+            return probe.NotWrittenSince();
         }
 
         private bool SameMembers(Dictionary<string, Tensor> state)
         {
-            if (hasEmpty || state.Count != members.Length)
+            if (state.Count != members.Length)
             {
                 return false;
             }
@@ -181,7 +164,7 @@ internal static class PretrainedContent
     {
         lock (Hashes)
         {
-            var recorded = new Recorded(CheckpointMetadata.ContentFingerprint(state), state, Probe(state.Values), fromSource);
+            var recorded = new Recorded(CheckpointMetadata.ContentFingerprint(state), state, VersionProbe.Of(state.Values), fromSource);
             Interlocked.Increment(ref hashesComputed);
             Hashes.AddOrUpdate(module, recorded);
             return recorded;
@@ -199,45 +182,71 @@ internal static class PretrainedContent
         return text.ToString();
     }
 
-    /// <summary>One scalar whose backward pass fails once any of the tensors was written in place.</summary>
-    /// <remarks>
-    /// The product with a leaf that requires grad saves the view itself for the backward pass; the leaf takes the
-    /// view's device and, for floating types, its dtype, since a conversion before the product would save a copy.
-    /// </remarks>
-    private static Tensor? Probe(IEnumerable<Tensor> tensors)
+    /// <summary>
+    /// Tensors saved the way an autograd operation saves its inputs, each with its version counter at the time: one
+    /// custom autograd node holds them all, and asking it for them back fails once any was written in place.
+    /// </summary>
+    internal sealed class VersionProbe
     {
-        using var grad = enable_grad();
-        var leaves = new Dictionary<(Device, ScalarType), Tensor>();
-        var terms = new List<Tensor>();
-        try
+        // The output's grad_fn is the node: it lives while the output does. The context is how its saved tensors are asked for.
+        private readonly Tensor output;
+        private readonly autograd.AutogradContext context;
+
+        private VersionProbe(Tensor output, autograd.AutogradContext context)
         {
-            foreach (var tensor in tensors.Where(t => t.numel() > 0))
-            {
-                var dtype = tensor.is_floating_point() || tensor.is_complex() ? tensor.dtype : ScalarType.Float32;
-                if (!leaves.TryGetValue((tensor.device, dtype), out var leaf))
-                {
-                    leaves[(tensor.device, dtype)] = leaf = ones(1, dtype, tensor.device, requires_grad: true);
-                }
-                using var flat = tensor.view(-1);
-                using var first = flat.narrow(0, 0, 1);
-                using var product = leaf * first;
-                using var real = product.is_complex() ? product.real : product.alias();
-                terms.Add(real.to(ScalarType.Float32, CPU));
-            }
-            if (terms.Count == 0)
-            {
-                return null;
-            }
-            using var all = cat(terms);
-            return all.sum();
+            this.output = output;
+            this.context = context;
         }
-        finally
+
+        public static VersionProbe Of(IEnumerable<Tensor> tensors)
         {
-            terms.ForEach(t => t.Dispose());
-            foreach (var leaf in leaves.Values)
+            // A node is built (and saves anything) only when an input requires grad: a one-element leaf does.
+            using var grad = enable_grad();
+            using var leaf = ones(1, requires_grad: true);
+            var saved = new Saved(tensors.ToList());
+            var output = Node.apply(leaf, saved);
+            return new VersionProbe(output, saved.Context!);
+        }
+
+        /// <summary>Whether every saved tensor is still at the version it was saved at.</summary>
+        public bool NotWrittenSince()
+        {
+            List<Tensor> unpacked;
+            try
             {
-                leaf.Dispose();
+                unpacked = context.get_saved_variables();
             }
+            catch (ExternalException)
+            {
+                // "modified by an inplace operation": a saved tensor's version moved on.
+                return false;
+            }
+            unpacked.ForEach(t => t.Dispose());
+            return true;
+        }
+
+        /// <summary>What the node saves, and where it hands back its context.</summary>
+        private sealed class Saved(List<Tensor> tensors)
+        {
+            public List<Tensor> Tensors { get; } = tensors;
+
+            public autograd.AutogradContext? Context { get; set; }
+        }
+
+        /// <summary>The node: its forward saves the tensors; its backward never runs (nothing calls backward on the output).</summary>
+        private sealed class Node : autograd.SingleTensorFunction<Node>
+        {
+            public override string Name => nameof(VersionProbe);
+
+            public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+            {
+                var saved = (Saved)vars[1];
+                ctx.save_for_backward(saved.Tensors);
+                saved.Context = ctx;
+                return ((Tensor)vars[0]).alias();
+            }
+
+            public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad_output) => [grad_output];
         }
     }
 }
