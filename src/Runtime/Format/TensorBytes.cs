@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.IO.Hashing;
 using TorchSharp;
@@ -45,13 +46,16 @@ internal static class TensorBytes
         }
     }
 
-    /// <summary>Fills a contiguous CPU tensor from the stream, appending the bytes to <paramref name="checksum"/> when given.</summary>
-    public static void Read(Stream stream, Tensor tensor, PipelinedHash? checksum = null, ProgressCounter? progress = null)
-        => ForEachPiece(tensor, piece =>
+    /// <summary>Cuts a contiguous CPU tensor's memory into the pieces that fill it from the file bytes at <paramref name="offset"/>.</summary>
+    public static unsafe void AddPieces(List<FilePiece> pieces, long offset, Tensor tensor)
+        => ForEachChunk(tensor, chunk =>
         {
-            stream.ReadExactly(piece);
-            checksum?.Append(piece);
-            progress?.Advance(piece.Length);
+            var bytes = chunk.bytes;
+            fixed (byte* start = bytes)
+            {
+                FilePiece.Add(pieces, offset, bytes.Length, (nint)start);
+            }
+            offset += bytes.Length;
         });
 
     /// <summary>Fills a tensor with the bytes at <paramref name="source"/>: straight into its memory when it is contiguous on the CPU.</summary>

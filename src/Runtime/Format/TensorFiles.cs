@@ -31,40 +31,47 @@ internal static class TensorFiles
     /// <paramref name="origin"/> is the stream position entry offsets count from; a stream that cannot seek
     /// must stand right after the header. With a <paramref name="checksum"/>, every byte of the data section is
     /// read (unwanted entries too) and appended to it. The stream is left at the end of the data section. On failure no
-    /// tensor is left undisposed. <paramref name="beforeHashing"/> is work the hashing core finishes first (see
-    /// <see cref="PipelinedHash"/>); its failure fails the read.
+    /// tensor is left undisposed.
     /// </summary>
-    public static Dictionary<string, Tensor> Read(Stream stream, long origin, TensorFileIndex index, IEnumerable<TensorEntry> wanted, XxHash3? checksum = null, ProgressCounter? progress = null, Task? beforeHashing = null)
+    /// <remarks>
+    /// A file is read on two threads (<see cref="ParallelRead"/>); any other stream in order, hashed on another core
+    /// (<see cref="PipelinedHash"/>). <paramref name="helperStartsAfter"/> is work the second thread finishes first (the
+    /// model's fingerprints during a load): run beside the read, it would take the core the read needs.
+    /// </remarks>
+    public static Dictionary<string, Tensor> Read(Stream stream, long origin, TensorFileIndex index, IEnumerable<TensorEntry> wanted, XxHash3? checksum = null, ProgressCounter? progress = null, Task? helperStartsAfter = null)
     {
         var keys = wanted.Select(e => e.Key).ToHashSet(StringComparer.Ordinal);
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        var position = index.DataStart;
-        var hashing = checksum is null ? null : new PipelinedHash(checksum, beforeHashing);
         try
         {
+            var pieces = new List<FilePiece>();
             foreach (var entry in (checksum is null ? wanted : index.Entries).OrderBy(e => e.Offset))
             {
-                position = MoveTo(stream, origin, position, entry.Offset);
                 if (keys.Contains(entry.Key))
                 {
                     var tensor = StagingMemory.Empty(entry.Shape, entry.Dtype);
                     tensors.Add(entry.Key, tensor);
-                    TensorBytes.Read(stream, tensor, hashing, progress);
+                    TensorBytes.AddPieces(pieces, origin + entry.Offset, tensor);
                 }
                 else
                 {
-                    Skip(stream, entry.ByteLength, hashing);
+                    FilePiece.Add(pieces, origin + entry.Offset, entry.ByteLength, destination: 0);
                 }
-                position += entry.ByteLength;
             }
-            MoveTo(stream, origin, position, index.DataEnd);
-            hashing?.Complete();
+            if (stream is FileStream { CanSeek: true } file)
+            {
+                ParallelRead.Run(file.SafeFileHandle, pieces, checksum, progress, helperStartsAfter);
+                file.Position = origin + index.DataEnd;
+            }
+            else
+            {
+                var end = ReadInOrder(stream, origin + index.DataStart, pieces, checksum is null ? null : new PipelinedHash(checksum, helperStartsAfter), progress);
+                MoveTo(stream, 0, end, origin + index.DataEnd);
+            }
             return tensors;
         }
         catch (Exception e)
         {
-            // No piece may still be hashed when its memory is freed.
-            hashing?.Drain();
             foreach (var tensor in tensors.Values)
             {
                 tensor.Dispose();
@@ -73,6 +80,44 @@ internal static class TensorFiles
             {
                 throw new CheckpointFormatException(index.Source, "it ends before the data of its tensors does: it is truncated.", e);
             }
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Reads the pieces one after the other, the stream standing at <paramref name="position"/> (as every offset here,
+    /// counted from the stream's start), hashing them on another core. Returns where the stream then stands.
+    /// </summary>
+    private static unsafe long ReadInOrder(Stream stream, long position, List<FilePiece> pieces, PipelinedHash? hashing, ProgressCounter? progress)
+    {
+        var scratch = new byte[FilePiece.Bytes];
+        try
+        {
+            foreach (var piece in pieces)
+            {
+                position = MoveTo(stream, 0, position, piece.Offset);
+                if (piece.Destination == 0)
+                {
+                    var bytes = scratch.AsSpan(0, piece.Length);
+                    stream.ReadExactly(bytes);
+                    hashing?.AppendNow(bytes);
+                }
+                else
+                {
+                    var bytes = new Span<byte>((void*)piece.Destination, piece.Length);
+                    stream.ReadExactly(bytes);
+                    hashing?.Append(bytes);
+                    progress?.Advance(piece.Length);
+                }
+                position += piece.Length;
+            }
+            hashing?.Complete();
+            return position;
+        }
+        catch
+        {
+            // No piece may still be hashed when its memory is freed.
+            hashing?.Drain();
             throw;
         }
     }
@@ -86,25 +131,18 @@ internal static class TensorFiles
         else
         {
             // A forward-only stream: read past the entries not wanted (pretrained weights in a full checkpoint).
-            Skip(stream, offset - position, checksum: null);
+            Skip(stream, offset - position);
         }
         return offset;
     }
 
-    /// <summary>Reads past <paramref name="count"/> bytes, hashing them when asked.</summary>
-    private static void Skip(Stream stream, long count, PipelinedHash? checksum)
+    /// <summary>Reads past <paramref name="count"/> bytes of a stream that cannot seek.</summary>
+    private static void Skip(Stream stream, long count)
     {
-        if (checksum is null && stream.CanSeek)
-        {
-            stream.Seek(count, SeekOrigin.Current);
-            return;
-        }
         var buffer = new byte[(int)Math.Min(count, 1 << 20)];
         for (var left = count; left > 0;)
         {
-            var read = stream.ReadAtLeast(buffer.AsSpan(0, (int)Math.Min(buffer.Length, left)), 1);
-            checksum?.AppendNow(buffer.AsSpan(0, read));
-            left -= read;
+            left -= stream.ReadAtLeast(buffer.AsSpan(0, (int)Math.Min(buffer.Length, left)), 1);
         }
     }
 }
