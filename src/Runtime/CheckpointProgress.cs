@@ -12,12 +12,21 @@ public readonly record struct CheckpointProgress(long BytesDone, long BytesTotal
     public double Fraction => BytesTotal == 0 ? 1 : (double)BytesDone / BytesTotal;
 }
 
-/// <summary>Counts bytes as they move and reports them, at most once per piece of a few megabytes.</summary>
+/// <summary>Counts bytes as they move and reports them: once per mebibyte they cross, and at the end.</summary>
 internal sealed class ProgressCounter(IProgress<CheckpointProgress> sink, long total)
 {
+    private const long Step = 1 << 20;
+
     private long done;
 
-    public void Advance(long bytes) => sink.Report(new CheckpointProgress(Interlocked.Add(ref done, bytes), total));
+    public void Advance(long bytes)
+    {
+        var now = Interlocked.Add(ref done, bytes);
+        if (now / Step != (now - bytes) / Step || now == total)
+        {
+            sink.Report(new CheckpointProgress(now, total));
+        }
+    }
 
     public static ProgressCounter? For(IProgress<CheckpointProgress>? sink, long total) => sink is null ? null : new ProgressCounter(sink, total);
 }

@@ -1,0 +1,120 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.IO.Hashing;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using CheckpointGen.Format;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace CheckpointGen.Runtime.Tests;
+
+public sealed class ParallelReadTests : IDisposable
+{
+    private readonly TempFolder folder = new();
+
+    public void Dispose() => folder.Dispose();
+
+    [Fact]
+    public void Pieces_read_on_two_threads_land_in_place_and_are_hashed_in_file_order()
+    {
+        var (path, data) = RandomFile((4 << 20) + 4321, seed: 3);
+        // Into tensor memory, a run only hashed (an entry the load passes over), a gap neither read nor hashed, then memory again.
+        var (intoFirst, hashedOnly, gapEnd) = ((2 << 20) + 7, (1 << 20) + 3, (3 << 20) + 100);
+        using var first = empty(intoFirst, ScalarType.Byte);
+        using var last = empty(data.Length - gapEnd, ScalarType.Byte);
+        var pieces = new List<FilePiece>();
+        TensorBytes.AddPieces(pieces, 0, first);
+        FilePiece.Add(pieces, intoFirst, hashedOnly, destination: 0);
+        TensorBytes.AddPieces(pieces, gapEnd, last);
+
+        // Repeated, so that the two threads meet the pieces in different orders.
+        for (var attempt = 0; attempt < 20; attempt++)
+        {
+            first.bytes.Clear();
+            last.bytes.Clear();
+            var hash = new XxHash3();
+            var reports = new ThreadRecordingProgress();
+            using (var file = File.OpenHandle(path))
+            {
+                ParallelRead.Run(file, pieces, hash, new ProgressCounter(reports, intoFirst + last.numel()), helperStartsAfter: null);
+            }
+
+            Assert.Equal(XxHash3.Hash(data[..(intoFirst + hashedOnly)].Concat(data[gapEnd..]).ToArray()), hash.GetCurrentHash());
+            Assert.Equal(data[..intoFirst], first.bytes.ToArray());
+            Assert.Equal(data[gapEnd..], last.bytes.ToArray());
+            // Progress counts the bytes read into memory, and is told on the calling thread only, so that it only grows.
+            Assert.All(reports.Threads, thread => Assert.Equal(Environment.CurrentManagedThreadId, thread));
+            Assert.Equal(reports.Values.Order(), reports.Values);
+            Assert.Equal(intoFirst + last.numel(), reports.Values[^1]);
+        }
+    }
+
+    [Fact]
+    public async Task The_calling_thread_reads_alone_while_the_second_one_is_busy()
+    {
+        var (path, data) = RandomFile((3 << 20) + 11, seed: 5);
+        using var memory = empty(data.Length, ScalarType.Byte);
+        var pieces = new List<FilePiece>();
+        TensorBytes.AddPieces(pieces, 0, memory);
+        var hash = new XxHash3();
+        var reports = new ThreadRecordingProgress();
+        var neverFree = new TaskCompletionSource();
+        var caller = Environment.CurrentManagedThreadId;
+
+        var reading = Task.Factory.StartNew(
+            () =>
+            {
+                caller = Environment.CurrentManagedThreadId;
+                using var file = File.OpenHandle(path);
+                ParallelRead.Run(file, pieces, hash, new ProgressCounter(reports, data.Length), neverFree.Task);
+            },
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+        Assert.True(await Task.WhenAny(reading, Task.Delay(TimeSpan.FromSeconds(30))) == reading, "The read waited for a second thread that never came.");
+        await reading;
+        Assert.Equal(XxHash3.Hash(data), hash.GetCurrentHash());
+        Assert.Equal(data, memory.bytes.ToArray());
+        Assert.All(reports.Threads, thread => Assert.Equal(caller, thread));
+        Assert.Equal(reports.Values.Order(), reports.Values);
+        Assert.Equal(data.Length, reports.Values[^1]);
+    }
+
+    [Fact]
+    public void A_file_that_ends_before_its_pieces_fails_with_end_of_stream()
+    {
+        var (path, data) = RandomFile(1 << 20, seed: 7);
+        using var memory = empty(2 << 20, ScalarType.Byte);
+        var pieces = new List<FilePiece>();
+        TensorBytes.AddPieces(pieces, 0, memory);
+
+        using var file = File.OpenHandle(path);
+        Assert.Throws<EndOfStreamException>(() => ParallelRead.Run(file, pieces, new XxHash3(), progress: null, helperStartsAfter: null));
+        Assert.Equal(data, memory.bytes[..data.Length].ToArray());
+    }
+
+    private (string Path, byte[] Data) RandomFile(int length, int seed)
+    {
+        var data = new byte[length];
+        new Random(seed).NextBytes(data);
+        var path = folder.File($"data-{seed}.bin");
+        File.WriteAllBytes(path, data);
+        return (path, data);
+    }
+
+    private sealed class ThreadRecordingProgress : IProgress<CheckpointProgress>
+    {
+        public List<int> Threads { get; } = [];
+
+        public List<long> Values { get; } = [];
+
+        public void Report(CheckpointProgress value)
+        {
+            Threads.Add(Environment.CurrentManagedThreadId);
+            Values.Add(value.BytesDone);
+        }
+    }
+}
