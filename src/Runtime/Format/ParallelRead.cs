@@ -11,14 +11,15 @@ namespace CheckpointGen.Format;
 
 /// <summary>
 /// Reads a file's pieces on two threads at once, with positional reads, and appends them to a hash in file order:
-/// each thread takes the next piece, reads it, and hashes it as soon as the piece before it is hashed, from the cache it
-/// was just read into.
+/// each thread takes the next piece and reads it; whichever thread is free hashes the pieces read so far, in order,
+/// usually the one it just read, from its own cache.
 /// </summary>
 /// <remarks>
 /// One thread copying while another hashes what it copied makes the hash read every byte back from memory, which
 /// slows the copy (they share memory bandwidth); two threads that each hash what they read do not, and copy twice as
-/// fast. A piece's memory must stay in place until <see cref="Run"/> returns, which it does only once neither thread
-/// touches any piece, whether the read succeeded or not.
+/// fast. Neither thread waits for the other to hash (it may not be running: a scheduler can put both on one core), except
+/// before reusing the buffer that bytes only hashed are read into. A piece's memory must stay in place until
+/// <see cref="Run"/> returns, which it does only once neither thread touches any piece, whether the read succeeded or not.
 /// </remarks>
 internal sealed unsafe class ParallelRead
 {
@@ -29,8 +30,13 @@ internal sealed unsafe class ParallelRead
     private readonly SafeFileHandle file;
     private readonly IReadOnlyList<FilePiece> pieces;
     private readonly XxHash3? hash;
+
+    // Where each piece's bytes are once read (its destination, or the buffer of the thread that read it), and whether they are.
+    private readonly nint[] bytesAt;
+    private readonly int[] readDone;
     private int lastTaken = -1;
     private int hashed;
+    private int hashing;
     private long bytesRead;
     private long bytesReported;
     private volatile bool failed;
@@ -41,6 +47,8 @@ internal sealed unsafe class ParallelRead
         this.file = file;
         this.pieces = pieces;
         this.hash = hash;
+        bytesAt = new nint[pieces.Count];
+        readDone = new int[pieces.Count];
     }
 
     /// <summary>Reads every piece into its memory, appending each to <paramref name="hash"/> when given, in file order.</summary>
@@ -55,27 +63,27 @@ internal sealed unsafe class ParallelRead
     /// <exception cref="EndOfStreamException">The file ends before a piece does.</exception>
     public static void Run(SafeFileHandle file, IReadOnlyList<FilePiece> pieces, XxHash3? hash, ProgressCounter? progress, Task? helperStartsAfter)
     {
-        var read = new ParallelRead(file, pieces, hash);
+        var reading = new ParallelRead(file, pieces, hash);
         var helping = (helperStartsAfter ?? Task.CompletedTask).ContinueWith(
             _ =>
             {
-                if (Interlocked.CompareExchange(ref read.helper, Running, NotStarted) == NotStarted)
+                if (Interlocked.CompareExchange(ref reading.helper, Running, NotStarted) == NotStarted)
                 {
-                    read.Work(progress: null);
+                    reading.Work(progress: null);
                 }
             },
             CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
         Exception? failure = null;
         try
         {
-            read.Work(progress);
+            reading.Work(progress);
         }
         catch (Exception e)
         {
             failure = e;
         }
         // A helper that has not started never will; one that has must stop touching the pieces' memory first.
-        if (Interlocked.CompareExchange(ref read.helper, NotNeeded, NotStarted) == Running)
+        if (Interlocked.CompareExchange(ref reading.helper, NotNeeded, NotStarted) == Running)
         {
             ((IAsyncResult)helping).AsyncWaitHandle.WaitOne();
             failure ??= helping.Exception?.InnerException;
@@ -84,32 +92,43 @@ internal sealed unsafe class ParallelRead
         {
             ExceptionDispatchInfo.Throw(failure);
         }
-        read.Report(progress);
+        if (hash is not null && reading.hashed != pieces.Count)
+        {
+            throw new InvalidOperationException($"{pieces.Count - reading.hashed} of {pieces.Count} pieces were read but not hashed.");
+        }
+        reading.Report(progress);
     }
 
     /// <summary>Takes pieces until none is left or the other thread failed.</summary>
     private void Work(ProgressCounter? progress)
     {
+        // Pinned, since the other thread may hash a piece in it.
         byte[]? scratch = null;
         try
         {
             for (var i = Interlocked.Increment(ref lastTaken); i < pieces.Count && !failed; i = Interlocked.Increment(ref lastTaken))
             {
                 var piece = pieces[i];
-                var span = piece.Destination != 0
-                    ? new Span<byte>((void*)piece.Destination, piece.Length)
-                    : (scratch ??= new byte[FilePiece.Bytes]).AsSpan(0, piece.Length);
-                ReadExactly(span, piece.Offset);
+                var intoScratch = piece.Destination == 0;
+                var bytes = intoScratch
+                    ? (scratch ??= GC.AllocateUninitializedArray<byte>(FilePiece.Bytes, pinned: true)).AsSpan(0, piece.Length)
+                    : new Span<byte>((void*)piece.Destination, piece.Length);
+                ReadExactly(bytes, piece.Offset);
                 if (hash is not null)
                 {
-                    if (!WaitForTurn(i))
+                    fixed (byte* start = bytes)
+                    {
+                        bytesAt[i] = (nint)start;
+                    }
+                    Volatile.Write(ref readDone[i], 1);
+                    HashWhatIsRead();
+                    // The scratch buffer is read into again next: the piece in it must be hashed first.
+                    if (intoScratch && !WaitUntilHashed(i))
                     {
                         return;
                     }
-                    hash.Append(span);
-                    Volatile.Write(ref hashed, i + 1);
                 }
-                if (piece.Destination != 0)
+                if (!intoScratch)
                 {
                     Interlocked.Add(ref bytesRead, piece.Length);
                     Report(progress);
@@ -121,6 +140,44 @@ internal sealed unsafe class ParallelRead
             failed = true;
             throw;
         }
+    }
+
+    /// <summary>
+    /// Hashes, in order, every piece read since the last one hashed, unless the other thread is hashing: it then sees
+    /// this thread's piece too, for whoever gives up hashing looks once more for a piece read meanwhile.
+    /// </summary>
+    private void HashWhatIsRead()
+    {
+        while (Interlocked.CompareExchange(ref hashing, 1, 0) == 0)
+        {
+            var next = hashed;
+            for (; next < pieces.Count && Volatile.Read(ref readDone[next]) == 1; next++)
+            {
+                hash!.Append(new ReadOnlySpan<byte>((void*)bytesAt[next], pieces[next].Length));
+                Volatile.Write(ref hashed, next + 1);
+            }
+            Volatile.Write(ref hashing, 0);
+            if (next == pieces.Count || Volatile.Read(ref readDone[next]) == 0)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Waits until piece <paramref name="index"/> is hashed, hashing when the other thread does not; false if the other thread failed.</summary>
+    private bool WaitUntilHashed(int index)
+    {
+        var spin = default(SpinWait);
+        while (Volatile.Read(ref hashed) <= index)
+        {
+            if (failed)
+            {
+                return false;
+            }
+            HashWhatIsRead();
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
+        return true;
     }
 
     /// <summary>Tells <paramref name="progress"/> of what both threads read since the last report: on the calling thread only, so that it only grows.</summary>
@@ -145,21 +202,5 @@ internal sealed unsafe class ParallelRead
             }
             done += read;
         }
-    }
-
-    /// <summary>Waits until every piece before <paramref name="index"/> is hashed; false if the other thread failed meanwhile.</summary>
-    private bool WaitForTurn(int index)
-    {
-        // The wait is one piece's hash on the other core, a few microseconds: spun, never slept.
-        var spin = default(SpinWait);
-        while (Volatile.Read(ref hashed) != index)
-        {
-            if (failed)
-            {
-                return false;
-            }
-            spin.SpinOnce(sleep1Threshold: -1);
-        }
-        return true;
     }
 }
