@@ -241,7 +241,7 @@ public sealed class ContentFingerprintTests : IDisposable
         var path = folder.File("ckpt.safetensors");
         using var model = SavedAndLoaded(path);
 
-        // Same objects, same layout: only the probe, which the load runs before anything else, can tell.
+        // Same objects, same layout: only the probe can tell.
         Change(model.Vae.state_dict()["output.weight"], 0.5);
 
         RefusedWith(CheckpointProblemKind.PretrainedWeightsMismatch, () => model.LoadCheckpoint(path));

@@ -57,11 +57,12 @@ internal sealed unsafe class ParallelRead
     /// <param name="hash">The hash every piece is appended to, or <see langword="null"/>.</param>
     /// <param name="progress">Told of the bytes read, on the calling thread.</param>
     /// <param name="helperStartsAfter">
-    /// Work the second thread finishes before it joins (the model's fingerprints during a load); the calling thread
-    /// reads alone until then. Its failure is its owner's to observe.
+    /// What the second thread waits for before it joins (none: it is asked for at once). The calling thread reads alone
+    /// until it joins, and does not wait for one that has not joined when every piece is taken. Its failure is its
+    /// owner's to observe.
     /// </param>
     /// <exception cref="EndOfStreamException">The file ends before a piece does.</exception>
-    public static void Run(SafeFileHandle file, IReadOnlyList<FilePiece> pieces, XxHash3? hash, ProgressCounter? progress, Task? helperStartsAfter)
+    public static void Run(SafeFileHandle file, IReadOnlyList<FilePiece> pieces, XxHash3? hash, ProgressCounter? progress, Task? helperStartsAfter = null)
     {
         var reading = new ParallelRead(file, pieces, hash);
         var helping = (helperStartsAfter ?? Task.CompletedTask).ContinueWith(
@@ -91,6 +92,11 @@ internal sealed unsafe class ParallelRead
         if (failure is not null)
         {
             ExceptionDispatchInfo.Throw(failure);
+        }
+        // Both threads are done: whatever the last of them read and left to the other is hashed here.
+        if (hash is not null)
+        {
+            reading.HashWhatIsRead();
         }
         if (hash is not null && reading.hashed != pieces.Count)
         {
@@ -156,7 +162,9 @@ internal sealed unsafe class ParallelRead
                 hash!.Append(new ReadOnlySpan<byte>((void*)bytesAt[next], pieces[next].Length));
                 Volatile.Write(ref hashed, next + 1);
             }
-            Volatile.Write(ref hashing, 0);
+            // A full fence, not a release: the look below must not be answered before the role is seen given up, or a
+            // piece read meanwhile by a thread that found the role taken would be hashed by no one.
+            Interlocked.Exchange(ref hashing, 0);
             if (next == pieces.Count || Volatile.Read(ref readDone[next]) == 0)
             {
                 return;

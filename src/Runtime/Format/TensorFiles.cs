@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.IO;
 using System.IO.Hashing;
 using System.Linq;
-using System.Threading.Tasks;
 using static TorchSharp.torch;
 
 namespace CheckpointGen.Format;
@@ -35,10 +34,9 @@ internal static class TensorFiles
     /// </summary>
     /// <remarks>
     /// A file is read on two threads (<see cref="ParallelRead"/>); any other stream in order, hashed on another core
-    /// (<see cref="PipelinedHash"/>). <paramref name="helperStartsAfter"/> is work the second thread finishes first (the
-    /// model's fingerprints during a load): run beside the read, it would take the core the read needs.
+    /// (<see cref="PipelinedHash"/>).
     /// </remarks>
-    public static Dictionary<string, Tensor> Read(Stream stream, long origin, TensorFileIndex index, IEnumerable<TensorEntry> wanted, XxHash3? checksum = null, ProgressCounter? progress = null, Task? helperStartsAfter = null)
+    public static Dictionary<string, Tensor> Read(Stream stream, long origin, TensorFileIndex index, IEnumerable<TensorEntry> wanted, XxHash3? checksum = null, ProgressCounter? progress = null)
     {
         var keys = wanted.Select(e => e.Key).ToHashSet(StringComparer.Ordinal);
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
@@ -60,12 +58,12 @@ internal static class TensorFiles
             }
             if (stream is FileStream { CanSeek: true } file)
             {
-                ParallelRead.Run(file.SafeFileHandle, pieces, checksum, progress, helperStartsAfter);
+                ParallelRead.Run(file.SafeFileHandle, pieces, checksum, progress);
                 file.Position = origin + index.DataEnd;
             }
             else
             {
-                var end = ReadInOrder(stream, origin + index.DataStart, pieces, checksum is null ? null : new PipelinedHash(checksum, helperStartsAfter), progress);
+                var end = ReadInOrder(stream, origin + index.DataStart, pieces, checksum is null ? null : new PipelinedHash(checksum), progress);
                 MoveTo(stream, 0, end, origin + index.DataEnd);
             }
             return tensors;

@@ -2,8 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CheckpointGen.Format;
 using CheckpointGen.Parts;
 using CheckpointGen.Training;
@@ -27,38 +25,19 @@ internal static class CheckpointReader
     public static CheckpointLoadPlan Plan(CheckpointPolicy policy, Stream stream, string source, bool wholeFile, TrainingState? training, CheckpointLoadOptions options)
     {
         var origin = stream.CanSeek ? stream.Position : 0;
-        // The model's fingerprints need nothing of the file: they are taken on another core while the header is read,
-        // and the checksum's hashing on that core waits for them rather than sharing it. Their costliest step, the
-        // probes of the declared parts, needs not even the state dict: it starts first.
-        var probing = options.VerifyPretrainedFingerprints
-            ? Task.Run(() => PretrainedContent.ProbeAhead(policy.Fields.Select(field => field.Module).OfType<nn.Module>()))
-            : null;
-        var fingerprinting = Task.FromResult<(string Structure, string Content)[]>([]);
-        try
-        {
-            var state = policy.Model.state_dict();
-            var parts = policy.PartsOf(state);
-            if (probing is not null && parts.All.Count > 0)
-            {
-                fingerprinting = probing.ContinueWith(
-                    probed => parts.All.Select(part => PretrainedContent.Of(part, state, probed.GetAwaiter().GetResult())).ToArray(),
-                    CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
-            }
-            var index = Safetensors.ReadIndex(stream, source, wholeFile ? stream.Length - origin : null);
-            CheckpointMetadata.RequireCheckpointGenEntries(index);
-            return Plan(policy, stream, source, training, options, origin, index, state, parts, fingerprinting);
-        }
-        finally
-        {
-            // Whatever was refused, nothing may still be reading the model when the caller gets it back.
-            ((IAsyncResult?)probing)?.AsyncWaitHandle.WaitOne();
-            ((IAsyncResult)fingerprinting).AsyncWaitHandle.WaitOne();
-        }
+        var state = policy.Model.state_dict();
+        var parts = policy.PartsOf(state);
+        // While the pretrained weights are unchanged (PyTorch's version counters say so, a microsecond per tensor), their
+        // fingerprints are remembered: taken here, they cost less than handing them to another thread would.
+        var fingerprints = options.VerifyPretrainedFingerprints ? parts.All.Select(part => PretrainedContent.Of(part, state)).ToArray() : [];
+        var index = Safetensors.ReadIndex(stream, source, wholeFile ? stream.Length - origin : null);
+        CheckpointMetadata.RequireCheckpointGenEntries(index);
+        return Plan(policy, stream, source, training, options, origin, index, state, parts, fingerprints);
     }
 
     private static CheckpointLoadPlan Plan(
         CheckpointPolicy policy, Stream stream, string source, TrainingState? training, CheckpointLoadOptions options, long origin,
-        TensorFileIndex index, Dictionary<string, Tensor> state, PretrainedParts parts, Task<(string Structure, string Content)[]> fingerprinting)
+        TensorFileIndex index, Dictionary<string, Tensor> state, PretrainedParts parts, (string Structure, string Content)[] modelFingerprints)
     {
         var matcher = new StateMatcher(state);
         var problems = matcher.Problems;
@@ -126,38 +105,24 @@ internal static class CheckpointReader
                 SchedulerState.Plan(snapshot, scheduler, optimizer: null, [], source, problems);
             }
         }
+        // One message names every problem, in the order the checks run.
         var fingerprintProblems = new List<CheckpointProblem>();
-        Fingerprints Compare() => CompareFingerprints(parts, fingerprinting.GetAwaiter().GetResult(), index.Metadata, options, fingerprintProblems);
-        if (problems.Count > 0)
-        {
-            // One message names every problem, in the order the checks run.
-            Compare();
-            problems.InsertRange(fingerprintsAt, fingerprintProblems);
-        }
+        var fingerprints = CompareFingerprints(parts, modelFingerprints, index.Metadata, options, fingerprintProblems);
+        problems.InsertRange(fingerprintsAt, fingerprintProblems);
         StateMatcher.ThrowIfAny(problems, source, policy.ModelType);
 
         var wanted = restore is null ? weights : weights.Concat(optimizerEntries.Values);
         var checksum = options.VerifyChecksum ? CheckpointMetadata.RecordedChecksum(index) : null;
         var hash = checksum is null ? null : CheckpointMetadata.StartChecksum(index);
         var progress = ProgressCounter.For(options.Progress, wanted.Sum(e => e.ByteLength));
-        var staged = TensorFiles.Read(stream, origin, index, wanted, hash, progress, fingerprinting);
-        Fingerprints fingerprints;
-        try
-        {
-            if (hash is not null && Checksum.Format(hash) is var actual && actual != checksum)
-            {
-                throw new CheckpointFormatException(source, $"its data does not match the checksum recorded at save (recorded {checksum}, read {actual}): the file is damaged.");
-            }
-            fingerprints = Compare();
-            StateMatcher.ThrowIfAny(fingerprintProblems, source, policy.ModelType);
-        }
-        catch
+        var staged = TensorFiles.Read(stream, origin, index, wanted, hash, progress);
+        if (hash is not null && Checksum.Format(hash) is var actual && actual != checksum)
         {
             foreach (var tensor in staged.Values)
             {
                 tensor.Dispose();
             }
-            throw;
+            throw new CheckpointFormatException(source, $"its data does not match the checksum recorded at save (recorded {checksum}, read {actual}): the file is damaged.");
         }
 
         var report = new CheckpointLoadReport

@@ -31,14 +31,14 @@ internal static class PretrainedContent
     /// <summary>How many times weights were hashed in this process: what "at most once while unchanged" is measured by.</summary>
     internal static long HashesComputed => Interlocked.Read(ref hashesComputed);
 
-    /// <summary>How many times a probe's backward pass ran in this process: a load runs each at most once.</summary>
+    /// <summary>How many times a probe was asked whether weights were written in this process: a load asks once per part.</summary>
     internal static long ProbesRun => Interlocked.Read(ref probesRun);
 
     /// <summary>
     /// The hash of the module's weights, their structural fingerprint, their layout (key, storage, dtype, shape of each
     /// tensor), the tensors themselves, and the probe that tells whether they changed.
     /// </summary>
-    internal sealed class Recorded(string fingerprint, Dictionary<string, Tensor> state, VersionProbe probe, bool fromSource)
+    private sealed class Recorded(string fingerprint, Dictionary<string, Tensor> state, VersionProbe probe, bool fromSource)
     {
         private readonly KeyValuePair<string, Tensor>[] members = [.. state];
 
@@ -54,18 +54,12 @@ internal static class PretrainedContent
         /// Whether <paramref name="state"/> holds what was hashed. The same tensor objects under the same keys change
         /// their storage, shape or values only in place, which the probe sees; other objects are compared by layout.
         /// </summary>
-        public bool Unchanged(Dictionary<string, Tensor> state, ProbedAhead? probed)
+        public bool Unchanged(Dictionary<string, Tensor> state)
         {
             if (!SameMembers(state) && PretrainedContent.Layout(state) != Layout)
             {
                 return false;
             }
-            return probed?.Verdict(this) ?? NotWrittenSince();
-        }
-
-        /// <summary>Whether nothing wrote to the tensors since they were hashed.</summary>
-        public bool NotWrittenSince()
-        {
             Interlocked.Increment(ref probesRun);
             return probe.NotWrittenSince();
         }
@@ -95,42 +89,10 @@ internal static class PretrainedContent
     /// </summary>
     /// <param name="part">The part.</param>
     /// <param name="modelState">The model's state dict.</param>
-    /// <param name="probed">What <see cref="ProbeAhead"/> found, so that nothing is probed twice.</param>
-    public static (string Structure, string Content) Of(PretrainedPart part, IReadOnlyDictionary<string, Tensor> modelState, ProbedAhead? probed = null)
+    public static (string Structure, string Content) Of(PretrainedPart part, IReadOnlyDictionary<string, Tensor> modelState)
     {
-        var recorded = Current(part.Module, part.FrozenStateIn(modelState), probed);
+        var recorded = Current(part.Module, part.FrozenStateIn(modelState));
         return (recorded.Structure, recorded.Fingerprint);
-    }
-
-    /// <summary>
-    /// Runs the probes of what is remembered of <paramref name="modules"/>: the costliest step of <see cref="Of"/>, and
-    /// one that needs no state dict, so that a load can start it before anything else.
-    /// </summary>
-    public static ProbedAhead ProbeAhead(IEnumerable<nn.Module> modules)
-    {
-        var verdicts = new Dictionary<Recorded, bool>(ReferenceEqualityComparer.Instance);
-        lock (Hashes)
-        {
-            foreach (var module in modules)
-            {
-                if (Hashes.TryGetValue(module, out var recorded))
-                {
-                    verdicts.TryAdd(recorded, recorded.NotWrittenSince());
-                }
-            }
-        }
-        return new ProbedAhead(verdicts);
-    }
-
-    /// <summary>What <see cref="ProbeAhead"/> found of each record: whether its tensors were written since it was hashed.</summary>
-    internal sealed class ProbedAhead
-    {
-        private readonly Dictionary<Recorded, bool> notWrittenSince;
-
-        internal ProbedAhead(Dictionary<Recorded, bool> notWrittenSince) => this.notWrittenSince = notWrittenSince;
-
-        /// <summary>The probe's verdict on <paramref name="recorded"/>, or <see langword="null"/> when it was not probed.</summary>
-        internal bool? Verdict(Recorded recorded) => notWrittenSince.TryGetValue(recorded, out var verdict) ? verdict : null;
     }
 
     /// <summary>
@@ -150,11 +112,11 @@ internal static class PretrainedContent
     /// What is remembered of <paramref name="module"/> while its <paramref name="state"/> (its tensors outside its
     /// adapters, which train: they are checkpointed, never part of what is verified) is unchanged; else a new hash.
     /// </summary>
-    private static Recorded Current(nn.Module module, Dictionary<string, Tensor> state, ProbedAhead? probed = null)
+    private static Recorded Current(nn.Module module, Dictionary<string, Tensor> state)
     {
         lock (Hashes)
         {
-            return Hashes.TryGetValue(module, out var recorded) && recorded.Unchanged(state, probed)
+            return Hashes.TryGetValue(module, out var recorded) && recorded.Unchanged(state)
                 ? recorded
                 : Record(module, state, fromSource: false);
         }
@@ -186,7 +148,7 @@ internal static class PretrainedContent
     /// Tensors saved the way an autograd operation saves its inputs, each with its version counter at the time: one
     /// custom autograd node holds them all, and asking it for them back fails once any was written in place.
     /// </summary>
-    internal sealed class VersionProbe
+    private sealed class VersionProbe
     {
         // The output's grad_fn is the node: it lives while the output does. The context is how its saved tensors are asked for.
         private readonly Tensor output;
