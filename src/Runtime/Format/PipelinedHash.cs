@@ -15,13 +15,9 @@ namespace CheckpointGen.Format;
 /// catches up, and a caller that waited at every piece would lose the time the hashing thread takes to wake up.
 /// </remarks>
 /// <param name="hash">The hash the pieces are appended to.</param>
-/// <param name="first">
-/// Work to finish on the hashing core before the first piece (the model's fingerprints during a load): run beside the
-/// hashing it would take the core the copy needs.
-/// </param>
-internal sealed unsafe class PipelinedHash(XxHash3 hash, Task? first = null)
+internal sealed unsafe class PipelinedHash(XxHash3 hash)
 {
-    private Task pending = first ?? Task.CompletedTask;
+    private Task pending = Task.CompletedTask;
 
     public void Append(Span<byte> piece)
     {
