@@ -114,7 +114,7 @@ public static class AsyncCrashHarness
     /// <summary>The distinct values of every trainable tensor and every optimizer state tensor.</summary>
     private static double[] Values(ReliabilityModel model, optim.Optimizer optimizer)
         => model.TrainableStateDict().Values.Concat(OptimizerStates.Tensors(optimizer))
-            .SelectMany(t => t.to_type(ScalarType.Float64).data<double>().ToArray())
+            .SelectMany(ModelSnapshot.ValuesOf)
             .Distinct()
             .ToArray();
 }

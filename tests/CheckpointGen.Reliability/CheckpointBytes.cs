@@ -114,9 +114,8 @@ public static class CheckpointBytes
 
     private static bool Same(Tensor tensor, byte[] file, TensorEntry entry)
     {
-        using var contiguous = tensor.detach().cpu().contiguous();
         return entry.Dtype == tensor.dtype && entry.Shape.SequenceEqual(tensor.shape)
-            && file.AsSpan((int)entry.Offset, (int)entry.ByteLength).SequenceEqual(contiguous.bytes);
+            && file.AsSpan((int)entry.Offset, (int)entry.ByteLength).SequenceEqual(ModelSnapshot.BytesOf(tensor));
     }
 
     /// <summary>What the schema gives a training state that leaves out its step, epoch or metadata (docs/file-format.md).</summary>

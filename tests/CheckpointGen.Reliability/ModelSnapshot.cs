@@ -12,7 +12,7 @@ public sealed class ModelSnapshot : IDisposable
 
     public ModelSnapshot(nn.Module model)
     {
-        copies = model.state_dict().ToDictionary(e => e.Key, e => e.Value.detach().clone());
+        copies = model.state_dict().ToDictionary(e => e.Key, e => Copy(e.Value));
     }
 
     /// <summary>The keys whose dtype, shape or bytes differ from the snapshot's.</summary>
@@ -41,9 +41,33 @@ public sealed class ModelSnapshot : IDisposable
         {
             return false;
         }
-        using var left = a.detach().cpu().contiguous();
-        using var right = b.detach().cpu().contiguous();
-        return left.bytes.SequenceEqual(right.bytes);
+        return BytesOf(a).AsSpan().SequenceEqual(BytesOf(b));
+    }
+
+    /// <summary>
+    /// A tensor's bytes, read through temporaries each held to the end: TorchSharp does not keep a tensor alive while
+    /// libtorch works on it, so an unreferenced temporary (<c>t.detach().cpu()</c>) can be freed by its finalizer under
+    /// the call that reads it, which crashes the process.
+    /// </summary>
+    public static byte[] BytesOf(Tensor tensor)
+    {
+        using var detached = tensor.detach();
+        using var cpu = detached.cpu();
+        using var contiguous = cpu.contiguous();
+        return contiguous.bytes.ToArray();
+    }
+
+    /// <summary>A tensor's values as doubles, its temporary held to the end (see <see cref="BytesOf"/>).</summary>
+    public static double[] ValuesOf(Tensor tensor)
+    {
+        using var doubles = tensor.to_type(ScalarType.Float64);
+        return doubles.data<double>().ToArray();
+    }
+
+    private static Tensor Copy(Tensor tensor)
+    {
+        using var detached = tensor.detach();
+        return detached.clone();
     }
 
     public void Dispose()

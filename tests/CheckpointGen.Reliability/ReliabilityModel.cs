@@ -37,7 +37,7 @@ public sealed partial class ReliabilityModel : nn.Module<Tensor, Tensor>
     /// <summary>The single value every trainable tensor holds, or null when they disagree.</summary>
     public long? Version()
     {
-        var values = this.TrainableStateDict().Values.SelectMany(t => t.to_type(ScalarType.Float64).data<double>().ToArray()).Distinct().ToArray();
+        var values = this.TrainableStateDict().Values.SelectMany(ModelSnapshot.ValuesOf).Distinct().ToArray();
         return values.Length == 1 ? (long)values[0] : null;
     }
 }

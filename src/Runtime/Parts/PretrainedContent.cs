@@ -167,6 +167,7 @@ internal static class PretrainedContent
             using var leaf = ones(1, requires_grad: true);
             var saved = new Saved(tensors.ToList());
             var output = Node.apply(leaf, saved);
+            saved.Forwarded!.Dispose();
             return new VersionProbe(output, saved.Context!);
         }
 
@@ -187,12 +188,18 @@ internal static class PretrainedContent
             return true;
         }
 
-        /// <summary>What the node saves, and where it hands back its context.</summary>
+        /// <summary>What the node saves, and where it hands back its context and what its forward returned.</summary>
         private sealed class Saved(List<Tensor> tensors)
         {
             public List<Tensor> Tensors { get; } = tensors;
 
             public autograd.AutogradContext? Context { get; set; }
+
+            /// <summary>
+            /// Held here until the node is built: TorchSharp keeps no reference to it while libtorch wraps it, so a
+            /// collection in between could finalize it, freeing the tensor under libtorch.
+            /// </summary>
+            public Tensor? Forwarded { get; set; }
         }
 
         /// <summary>The node: its forward saves the tensors; its backward never runs (nothing calls backward on the output).</summary>
@@ -205,7 +212,8 @@ internal static class PretrainedContent
                 var saved = (Saved)vars[1];
                 ctx.save_for_backward(saved.Tensors);
                 saved.Context = ctx;
-                return ((Tensor)vars[0]).alias();
+                saved.Forwarded = ((Tensor)vars[0]).alias();
+                return saved.Forwarded;
             }
 
             public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad_output) => [grad_output];
