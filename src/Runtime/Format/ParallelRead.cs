@@ -34,6 +34,9 @@ internal sealed unsafe class ParallelRead
     // Where each piece's bytes are once read (its destination, or the buffer of the thread that read it), and whether they are.
     private readonly nint[] bytesAt;
     private readonly int[] readDone;
+
+    // Each thread's buffer for bytes only hashed: pinned, and held until Run returns, since the other thread may hash from it.
+    private readonly byte[]?[] scratch = new byte[2][];
     private int lastTaken = -1;
     private int hashed;
     private int hashing;
@@ -70,14 +73,14 @@ internal sealed unsafe class ParallelRead
             {
                 if (Interlocked.CompareExchange(ref reading.helper, Running, NotStarted) == NotStarted)
                 {
-                    reading.Work(progress: null);
+                    reading.Work(thread: 1, progress: null);
                 }
             },
             CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
         Exception? failure = null;
         try
         {
-            reading.Work(progress);
+            reading.Work(thread: 0, progress);
         }
         catch (Exception e)
         {
@@ -105,11 +108,9 @@ internal sealed unsafe class ParallelRead
         reading.Report(progress);
     }
 
-    /// <summary>Takes pieces until none is left or the other thread failed.</summary>
-    private void Work(ProgressCounter? progress)
+    /// <summary>Takes pieces until none is left or the other thread failed; <paramref name="thread"/> is 0 for the calling thread, 1 for the other.</summary>
+    private void Work(int thread, ProgressCounter? progress)
     {
-        // Pinned, since the other thread may hash a piece in it.
-        byte[]? scratch = null;
         try
         {
             for (var i = Interlocked.Increment(ref lastTaken); i < pieces.Count && !failed; i = Interlocked.Increment(ref lastTaken))
@@ -117,7 +118,7 @@ internal sealed unsafe class ParallelRead
                 var piece = pieces[i];
                 var intoScratch = piece.Destination == 0;
                 var bytes = intoScratch
-                    ? (scratch ??= GC.AllocateUninitializedArray<byte>(FilePiece.Bytes, pinned: true)).AsSpan(0, piece.Length)
+                    ? (scratch[thread] ??= GC.AllocateUninitializedArray<byte>(FilePiece.Bytes, pinned: true)).AsSpan(0, piece.Length)
                     : new Span<byte>((void*)piece.Destination, piece.Length);
                 ReadExactly(bytes, piece.Offset);
                 if (hash is not null)
