@@ -26,6 +26,9 @@ public sealed record CheckpointLoadOptions
     /// </summary>
     public bool VerifyChecksum { get; init; } = true;
 
-    /// <summary>Told how many tensor bytes have been loaded, every few megabytes; for a progress bar on large checkpoints.</summary>
+    /// <summary>
+    /// Told how many tensor bytes have been loaded, every mebibyte, in increasing order; for a progress bar on large
+    /// checkpoints. A file is read on two threads, and either may report (one at a time).
+    /// </summary>
     public IProgress<CheckpointProgress>? Progress { get; init; }
 }

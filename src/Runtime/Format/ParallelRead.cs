@@ -41,17 +41,19 @@ internal sealed unsafe class ParallelRead
     private int hashing;
     private long bytesRead;
     private long bytesReported;
+    private readonly ProgressCounter? progress;
     private volatile bool failed;
     private int helper = NotStarted;
     private readonly object helperGate = new();
     private bool helperFinished;
     private Exception? helperFailure;
 
-    private ParallelRead(SafeFileHandle file, IReadOnlyList<FilePiece> pieces, XxHash3? hash)
+    private ParallelRead(SafeFileHandle file, IReadOnlyList<FilePiece> pieces, XxHash3? hash, ProgressCounter? progress)
     {
         this.file = file;
         this.pieces = pieces;
         this.hash = hash;
+        this.progress = progress;
         bytesAt = new nint[pieces.Count];
         readDone = new int[pieces.Count];
     }
@@ -60,7 +62,7 @@ internal sealed unsafe class ParallelRead
     /// <param name="file">The file, opened for reading.</param>
     /// <param name="pieces">The pieces, in file order.</param>
     /// <param name="hash">The hash every piece is appended to, or <see langword="null"/>.</param>
-    /// <param name="progress">Told of the bytes read, on the calling thread.</param>
+    /// <param name="progress">Told of the bytes read, by one thread at a time, in increasing order.</param>
     /// <param name="twoThreads">
     /// Whether the second thread is asked to join (on a machine with more than one core). The calling thread reads
     /// alone until it joins, and does not wait for it if every piece is taken before it does.
@@ -68,7 +70,7 @@ internal sealed unsafe class ParallelRead
     /// <exception cref="EndOfStreamException">The file ends before a piece does.</exception>
     public static void Run(SafeFileHandle file, IReadOnlyList<FilePiece> pieces, XxHash3? hash, ProgressCounter? progress, bool twoThreads = true)
     {
-        var reading = new ParallelRead(file, pieces, hash);
+        var reading = new ParallelRead(file, pieces, hash, progress);
         if (twoThreads && Environment.ProcessorCount > 1)
         {
             SecondThread.TryOffer(reading);
@@ -76,7 +78,7 @@ internal sealed unsafe class ParallelRead
         Exception? failure = null;
         try
         {
-            reading.Work(thread: 0, progress);
+            reading.Work(thread: 0);
         }
         catch (Exception e)
         {
@@ -107,7 +109,7 @@ internal sealed unsafe class ParallelRead
         {
             throw new InvalidOperationException($"{pieces.Count - reading.hashed} of {pieces.Count} pieces were read but not hashed.");
         }
-        reading.Report(progress);
+        reading.Report();
     }
 
     /// <summary>The second thread's part: the pieces the calling thread has not taken yet, unless it has finished.</summary>
@@ -119,7 +121,7 @@ internal sealed unsafe class ParallelRead
         }
         try
         {
-            Work(thread: 1, progress: null);
+            Work(thread: 1);
         }
         catch (Exception e)
         {
@@ -136,7 +138,7 @@ internal sealed unsafe class ParallelRead
     }
 
     /// <summary>Takes pieces until none is left or the other thread failed; <paramref name="thread"/> is 0 for the calling thread, 1 for the other.</summary>
-    private void Work(int thread, ProgressCounter? progress)
+    private void Work(int thread)
     {
         try
         {
@@ -165,7 +167,7 @@ internal sealed unsafe class ParallelRead
                 if (!intoScratch)
                 {
                     Interlocked.Add(ref bytesRead, piece.Length);
-                    Report(progress);
+                    Report();
                 }
             }
         }
@@ -216,14 +218,21 @@ internal sealed unsafe class ParallelRead
         return true;
     }
 
-    /// <summary>Tells <paramref name="progress"/> of what both threads read since the last report: on the calling thread only, so that it only grows.</summary>
-    private void Report(ProgressCounter? progress)
+    /// <summary>Tells the progress counter of what both threads read since it was last told: one thread at a time, so that it only grows.</summary>
+    private void Report()
     {
-        var read = Interlocked.Read(ref bytesRead);
-        if (progress is not null && read > bytesReported)
+        if (progress is null)
         {
-            progress.Advance(read - bytesReported);
-            bytesReported = read;
+            return;
+        }
+        lock (progress)
+        {
+            var read = Interlocked.Read(ref bytesRead);
+            if (read > bytesReported)
+            {
+                progress.Advance(read - bytesReported);
+                bytesReported = read;
+            }
         }
     }
 

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.IO.Hashing;
 using System.Linq;
+using System.Threading;
 using CheckpointGen.Format;
 using TorchSharp;
 using Xunit;
@@ -44,8 +45,8 @@ public sealed class ParallelReadTests : IDisposable
             Assert.Equal(XxHash3.Hash(data[..(intoFirst + hashedOnly)].Concat(data[gapEnd..]).ToArray()), hash.GetCurrentHash());
             Assert.Equal(data[..intoFirst], first.bytes.ToArray());
             Assert.Equal(data[gapEnd..], last.bytes.ToArray());
-            // Progress counts the bytes read into memory, and is told on the calling thread only, so that it only grows.
-            Assert.All(reports.Threads, thread => Assert.Equal(Environment.CurrentManagedThreadId, thread));
+            // Progress counts the bytes read into memory, told by one thread at a time, so that it only grows.
+            Assert.Equal(0, reports.Overlaps);
             Assert.Equal(reports.Values.Order(), reports.Values);
             Assert.Equal(intoFirst + last.numel(), reports.Values[^1]);
         }
@@ -94,16 +95,25 @@ public sealed class ParallelReadTests : IDisposable
         return (path, data);
     }
 
+    /// <summary>Records the values reported, and how often a report began while another was under way.</summary>
     private sealed class ThreadRecordingProgress : IProgress<CheckpointProgress>
     {
-        public List<int> Threads { get; } = [];
+        private int inReport;
 
         public List<long> Values { get; } = [];
 
+        public int Overlaps { get; private set; }
+
         public void Report(CheckpointProgress value)
         {
-            Threads.Add(Environment.CurrentManagedThreadId);
+            if (Interlocked.Increment(ref inReport) > 1)
+            {
+                Overlaps++;
+            }
+            // Long enough for a report from the other thread to run into this one, were reports not one at a time.
+            Thread.SpinWait(20_000);
             Values.Add(value.BytesDone);
+            Interlocked.Decrement(ref inReport);
         }
     }
 }
