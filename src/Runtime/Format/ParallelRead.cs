@@ -64,14 +64,14 @@ internal sealed unsafe class ParallelRead
     /// <param name="hash">The hash every piece is appended to, or <see langword="null"/>.</param>
     /// <param name="progress">Told of the bytes read, by one thread at a time, in increasing order.</param>
     /// <param name="twoThreads">
-    /// Whether the second thread is asked to join (on a machine with more than one core). The calling thread reads
-    /// alone until it joins, and does not wait for it if every piece is taken before it does.
+    /// Whether the second thread is asked to join (when there are two pieces or more, on a machine with more than one
+    /// core). The calling thread reads alone until it joins, and does not wait for it if every piece is taken before it does.
     /// </param>
     /// <exception cref="EndOfStreamException">The file ends before a piece does.</exception>
     public static void Run(SafeFileHandle file, IReadOnlyList<FilePiece> pieces, XxHash3? hash, ProgressCounter? progress, bool twoThreads = true)
     {
         var reading = new ParallelRead(file, pieces, hash, progress);
-        if (twoThreads && Environment.ProcessorCount > 1)
+        if (twoThreads && pieces.Count > 1 && Environment.ProcessorCount > 1)
         {
             SecondThread.TryOffer(reading);
         }
