@@ -281,6 +281,6 @@ public sealed class ResumeTests() : TrainingRun(batchCount: 6)
     private static List<string> MomentsOf(optim.Optimizer optimizer)
         => ((OptimizerHelper)optimizer).state_dict().State
             .SelectMany(s => s.GetType().GetFields().Where(f => f.FieldType == typeof(Tensor)).Select(f => f.GetValue(s) as Tensor))
-            .Select(t => t is null ? "null" : Convert.ToBase64String(t.cpu().contiguous().bytes.ToArray()))
+            .Select(t => t is null ? "null" : Convert.ToBase64String(ModelSnapshot.BytesOf(t)))
             .ToList();
 }
