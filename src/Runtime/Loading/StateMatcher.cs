@@ -19,15 +19,15 @@ internal sealed class StateMatcher(IReadOnlyDictionary<string, Tensor> state)
             Problems.Add(new CheckpointProblem(CheckpointProblemKind.UnexpectedKey, entry.Key, null, entry.Describe()));
             return false;
         }
-        var expected = TensorEntry.DescribeTensor(target.dtype, target.shape);
+        var shape = target.shape;
         if (target.dtype != entry.Dtype)
         {
-            Problems.Add(new CheckpointProblem(CheckpointProblemKind.DtypeMismatch, entry.Key, expected, entry.Describe()));
+            Problems.Add(new CheckpointProblem(CheckpointProblemKind.DtypeMismatch, entry.Key, TensorEntry.DescribeTensor(target.dtype, shape), entry.Describe()));
             return false;
         }
-        if (!entry.HasShape(target.shape))
+        if (!entry.HasShape(shape))
         {
-            Problems.Add(new CheckpointProblem(CheckpointProblemKind.ShapeMismatch, entry.Key, expected, entry.Describe()));
+            Problems.Add(new CheckpointProblem(CheckpointProblemKind.ShapeMismatch, entry.Key, TensorEntry.DescribeTensor(target.dtype, shape), entry.Describe()));
             return false;
         }
         return true;
