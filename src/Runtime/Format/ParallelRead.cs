@@ -286,16 +286,22 @@ internal sealed unsafe class ParallelRead
             while (true)
             {
                 Wake.Wait();
-                ParallelRead read;
-                lock (Gate)
-                {
-                    read = offered!;
-                }
-                read.Help();
-                lock (Gate)
-                {
-                    offered = null;
-                }
+                HelpOffered();
+            }
+        }
+
+        /// <summary>A method of its own, so that nothing of the read (its progress sink, say) stays referenced while the thread sleeps.</summary>
+        private static void HelpOffered()
+        {
+            ParallelRead read;
+            lock (Gate)
+            {
+                read = offered!;
+            }
+            read.Help();
+            lock (Gate)
+            {
+                offered = null;
             }
         }
     }
