@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.IO.Hashing;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Threading;
 using Microsoft.Win32.SafeHandles;
@@ -291,6 +292,7 @@ internal sealed unsafe class ParallelRead
         }
 
         /// <summary>A method of its own, so that nothing of the read (its progress sink, say) stays referenced while the thread sleeps.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
         private static void HelpOffered()
         {
             ParallelRead read;
