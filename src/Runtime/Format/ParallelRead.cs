@@ -16,8 +16,8 @@ namespace CheckpointGen.Format;
 /// </summary>
 /// <remarks>
 /// One thread copying while another hashes what it copied makes the hash read every byte back from memory, which
-/// slows the copy (they share memory bandwidth); two threads that each hash what they read do not, and copy twice as
-/// fast. Neither thread waits for the other to hash (it may not be running: a scheduler can put both on one core), except
+/// slows the copy (they share memory bandwidth); two threads that each hash what they read do not, and two copy faster
+/// than one. Neither thread waits for the other to hash (it may not be running: a scheduler can put both on one core), except
 /// before reusing the buffer that bytes only hashed are read into. A piece's memory must stay in place until
 /// <see cref="Run"/> returns, which it does only once neither thread touches any piece, whether the read succeeded or not.
 /// </remarks>
@@ -30,6 +30,7 @@ internal sealed unsafe class ParallelRead
     private readonly SafeFileHandle file;
     private readonly IReadOnlyList<FilePiece> pieces;
     private readonly XxHash3? hash;
+    private readonly ProgressCounter? progress;
 
     // Where each piece's bytes are once read (its destination, or the buffer of the thread that read it), and whether they are.
     private readonly nint[] bytesAt;
@@ -42,10 +43,11 @@ internal sealed unsafe class ParallelRead
     private int hashing;
     private long bytesRead;
     private long bytesReported;
-    private readonly ProgressCounter? progress;
     private volatile bool failed;
-    private int helper = NotStarted;
+
+    // The second thread: whether it joined, and once it has, when it is done and what it failed with.
     private readonly object helperGate = new();
+    private int helper = NotStarted;
     private bool helperFinished;
     private Exception? helperFailure;
 
