@@ -1,5 +1,4 @@
 using System;
-using System.Threading;
 
 namespace CheckpointGen;
 
@@ -12,19 +11,26 @@ public readonly record struct CheckpointProgress(long BytesDone, long BytesTotal
     public double Fraction => BytesTotal == 0 ? 1 : (double)BytesDone / BytesTotal;
 }
 
-/// <summary>Counts bytes as they move and reports them: once per mebibyte they cross, and at the end.</summary>
+/// <summary>
+/// Counts bytes as they move and reports them: once per mebibyte they cross, and at the end. Threads may advance it
+/// together (a load reads on two): reports go out one at a time, in increasing order.
+/// </summary>
 internal sealed class ProgressCounter(IProgress<CheckpointProgress> sink, long total)
 {
     private const long Step = 1 << 20;
 
+    private readonly object gate = new();
     private long done;
 
     public void Advance(long bytes)
     {
-        var now = Interlocked.Add(ref done, bytes);
-        if (now / Step != (now - bytes) / Step || now == total)
+        lock (gate)
         {
-            sink.Report(new CheckpointProgress(now, total));
+            done += bytes;
+            if (done / Step != (done - bytes) / Step || done == total)
+            {
+                sink.Report(new CheckpointProgress(done, total));
+            }
         }
     }
 

@@ -41,8 +41,6 @@ internal sealed unsafe class ParallelRead
     private int lastTaken = -1;
     private int hashed;
     private int hashing;
-    private long bytesRead;
-    private long bytesReported;
     private volatile bool failed;
 
     // The second thread: whether it joined, and once it has, when it is done and what it failed with.
@@ -65,7 +63,7 @@ internal sealed unsafe class ParallelRead
     /// <param name="file">The file, opened for reading.</param>
     /// <param name="pieces">The pieces, in file order.</param>
     /// <param name="hash">The hash every piece is appended to, or <see langword="null"/>.</param>
-    /// <param name="progress">Told of the bytes read, by one thread at a time, in increasing order.</param>
+    /// <param name="progress">Told of the bytes read into memory, by whichever thread read them.</param>
     /// <param name="twoThreads">
     /// Whether the second thread is asked to join (when there are two pieces or more, on a machine with more than one
     /// core). The calling thread reads alone until it joins, and does not wait for it if every piece is taken before it does.
@@ -112,7 +110,6 @@ internal sealed unsafe class ParallelRead
         {
             throw new InvalidOperationException($"{pieces.Count - reading.hashed} of {pieces.Count} pieces were read but not hashed.");
         }
-        reading.Report();
     }
 
     /// <summary>The second thread's part: the pieces the calling thread has not taken yet, unless it has finished.</summary>
@@ -169,8 +166,7 @@ internal sealed unsafe class ParallelRead
                 }
                 if (!intoScratch)
                 {
-                    Interlocked.Add(ref bytesRead, piece.Length);
-                    Report();
+                    progress?.Advance(piece.Length);
                 }
             }
         }
@@ -219,24 +215,6 @@ internal sealed unsafe class ParallelRead
             spin.SpinOnce(sleep1Threshold: -1);
         }
         return true;
-    }
-
-    /// <summary>Tells the progress counter of what both threads read since it was last told: one thread at a time, so that it only grows.</summary>
-    private void Report()
-    {
-        if (progress is null)
-        {
-            return;
-        }
-        lock (progress)
-        {
-            var read = Interlocked.Read(ref bytesRead);
-            if (read > bytesReported)
-            {
-                progress.Advance(read - bytesReported);
-                bytesReported = read;
-            }
-        }
     }
 
     private void ReadExactly(Span<byte> span, long offset)

@@ -36,7 +36,7 @@ public sealed class ParallelReadTests : IDisposable
             first.bytes.Clear();
             last.bytes.Clear();
             var hash = new XxHash3();
-            var reports = new ThreadRecordingProgress();
+            var reports = new OverlapCountingProgress();
             using (var file = File.OpenHandle(path))
             {
                 ParallelRead.Run(file, pieces, hash, new ProgressCounter(reports, intoFirst + last.numel()));
@@ -60,7 +60,7 @@ public sealed class ParallelReadTests : IDisposable
         var pieces = new List<FilePiece>();
         TensorBytes.AddPieces(pieces, 0, memory);
         var hash = new XxHash3();
-        var reports = new ThreadRecordingProgress();
+        var reports = new OverlapCountingProgress();
 
         using (var file = File.OpenHandle(path))
         {
@@ -96,7 +96,7 @@ public sealed class ParallelReadTests : IDisposable
     }
 
     /// <summary>Records the values reported, and how often a report began while another was under way.</summary>
-    private sealed class ThreadRecordingProgress : IProgress<CheckpointProgress>
+    private sealed class OverlapCountingProgress : IProgress<CheckpointProgress>
     {
         private int inReport;
 
