@@ -14,9 +14,9 @@ internal static class TensorBytes
     internal static int ChunkBytes { get; set; } = 1 << 30;
 
     /// <summary>
-    /// Bytes moved and hashed per step: small enough that the hash reads them from the copying core's own cache (a
-    /// megabyte of L2 on common server cores; 4 MiB pieces made a load that starts cold 1.4 x slower), large enough
-    /// that system calls and hand-overs cost nothing.
+    /// Bytes written and hashed per step (a load's reads are cut by <see cref="FilePiece.Bytes"/>): small enough that the
+    /// hash on the second core finds them still in cache (a megabyte of L2 on common server cores), large enough that
+    /// system calls and hand-overs cost nothing.
     /// </summary>
     private const int PieceBytes = 1 << 20;
 

@@ -64,7 +64,7 @@ internal static class TensorFiles
             else
             {
                 var end = ReadInOrder(stream, origin + index.DataStart, pieces, checksum is null ? null : new PipelinedHash(checksum), progress);
-                MoveTo(stream, 0, end, origin + index.DataEnd);
+                MoveTo(stream, end, origin + index.DataEnd);
             }
             return tensors;
         }
@@ -93,7 +93,7 @@ internal static class TensorFiles
         {
             foreach (var piece in pieces)
             {
-                position = MoveTo(stream, 0, position, piece.Offset);
+                position = MoveTo(stream, position, piece.Offset);
                 if (piece.Destination == 0)
                 {
                     var bytes = scratch.AsSpan(0, piece.Length);
@@ -120,11 +120,12 @@ internal static class TensorFiles
         }
     }
 
-    private static long MoveTo(Stream stream, long origin, long position, long offset)
+    /// <summary>Moves the stream from <paramref name="position"/> to <paramref name="offset"/>, both counted from its start.</summary>
+    private static long MoveTo(Stream stream, long position, long offset)
     {
         if (stream.CanSeek)
         {
-            stream.Position = origin + offset;
+            stream.Position = offset;
         }
         else
         {
