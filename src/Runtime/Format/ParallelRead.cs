@@ -105,10 +105,10 @@ internal sealed unsafe class ParallelRead
         if (hash is not null)
         {
             reading.HashWhatIsRead();
-        }
-        if (hash is not null && reading.hashed != pieces.Count)
-        {
-            throw new InvalidOperationException($"{pieces.Count - reading.hashed} of {pieces.Count} pieces were read but not hashed.");
+            if (reading.hashed != pieces.Count)
+            {
+                throw new InvalidOperationException($"{pieces.Count - reading.hashed} of {pieces.Count} pieces were read but not hashed.");
+            }
         }
     }
 
