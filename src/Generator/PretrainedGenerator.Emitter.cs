@@ -23,7 +23,9 @@ public sealed partial class PretrainedGenerator
             (CalledMembers.LoadPretrained, "void LoadPretrained()"),
         ];
 
-        public static string Emit(ModelType type)
+        /// <param name="type">The model type.</param>
+        /// <param name="prefixesProperty">Whether to write <c>PretrainedPrefixes</c>: for language versions without extension properties.</param>
+        public static string Emit(ModelType type, bool prefixesProperty)
         {
             var text = new StringWriter { NewLine = "\n" };
             var writer = new IndentedTextWriter(text, "    ");
@@ -43,7 +45,7 @@ public sealed partial class PretrainedGenerator
             }
             writer.WriteLine($"partial class {declaration.Name} : {Runtime}.ICheckpointable");
             OpenBlock(writer);
-            WriteMembers(writer, type);
+            WriteMembers(writer, type, prefixesProperty);
             CloseBlock(writer);
             for (var i = 0; i < declaration.ContainingTypes.Count; i++)
             {
@@ -57,11 +59,12 @@ public sealed partial class PretrainedGenerator
         }
 
         /// <summary>
-        /// The facts (the policy with the members' current values), <c>PretrainedPrefixes</c>, the methods the type's code
-        /// calls without <c>this.</c>, and the <c>train</c> override; each body is one static call into the runtime, the
-        /// cheapest code to compile. Saving and loading, and the methods not called that way, are extension methods in the runtime.
+        /// The facts (the policy with the members' current values), the methods the type's code calls without <c>this.</c>,
+        /// and the <c>train</c> override (and before C# 14 <c>PretrainedPrefixes</c>); each body is one static call into the
+        /// runtime, the cheapest code to compile. Saving and loading, and the members not written here, are extension
+        /// members in the runtime.
         /// </summary>
-        private static void WriteMembers(IndentedTextWriter writer, ModelType type)
+        private static void WriteMembers(IndentedTextWriter writer, ModelType type, bool prefixesProperty)
         {
             var policy = $"{Runtime}.CheckpointPolicy {Runtime}.ICheckpointable.CheckpointPolicy =>";
             if (type.Fields.Count == 1)
@@ -78,7 +81,10 @@ public sealed partial class PretrainedGenerator
                 writer.Indent--;
             }
 
-            Member(writer, "global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes", "PretrainedPrefixes");
+            if (prefixesProperty)
+            {
+                Member(writer, "global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes", "PretrainedPrefixes");
+            }
             foreach (var (member, signature) in CalledSignatures)
             {
                 if ((type.Called & member) != 0)

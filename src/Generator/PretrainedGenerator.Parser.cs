@@ -1,3 +1,4 @@
+using System;
 using System.Linq;
 using System.Threading;
 using CheckpointGen.Generator.Models;
@@ -103,6 +104,16 @@ public sealed partial class PretrainedGenerator
             }
             return null;
         }
+
+        /// <summary>
+        /// Whether code compiled with <paramref name="options"/> can call an extension property (C# 14). A compiler that
+        /// does not know C# 14 cannot, whatever its language version says (<c>preview</c> on an older compiler).
+        /// </summary>
+        public static bool HasExtensionProperties(ParseOptions options)
+            => Enum.IsDefined(typeof(LanguageVersion), CSharp14) && options is CSharpParseOptions { LanguageVersion: >= CSharp14 };
+
+        /// <summary><c>LanguageVersion.CSharp14</c>, which the Roslyn this generator is built against predates.</summary>
+        private const LanguageVersion CSharp14 = (LanguageVersion)1400;
 
         private static CalledMembers Called(string name) => name switch
         {

@@ -61,6 +61,12 @@ public sealed partial class PretrainedGenerator : IIncrementalGenerator
             .SelectMany(static (inputs, _) => ModelType.Group(inputs.Left.Left.AddRange(inputs.Left.Right), inputs.Right))
             .WithTrackingName(TrackingNames.Types);
 
-        context.RegisterSourceOutput(types, static (output, type) => output.AddSource(type.Declaration.HintName, Emitter.Emit(type)));
+        // From C# 14 on, model.PretrainedPrefixes finds the runtime's extension property; before, the type needs its own.
+        var prefixesProperty = context.ParseOptionsProvider
+            .Select(static (options, _) => !Parser.HasExtensionProperties(options));
+
+        context.RegisterSourceOutput(
+            types.Combine(prefixesProperty),
+            static (output, input) => output.AddSource(input.Left.Declaration.HintName, Emitter.Emit(input.Left, input.Right)));
     }
 }

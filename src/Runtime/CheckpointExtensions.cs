@@ -38,6 +38,19 @@ public static class CheckpointExtensions
     /// <remarks>Calls <see cref="ICheckpointable.LoadPretrained"/>: the model's own member, or else the interface's default.</remarks>
     public static void LoadPretrained(this ICheckpointable model) => NotNull(model).LoadPretrained();
 
+    extension(ICheckpointable model)
+    {
+        /// <summary>
+        /// The state-dict prefixes (<c>"vae."</c>) of the pretrained parts, including those of <see cref="ICheckpointable"/>
+        /// submodules, resolved from the names the modules are registered under.
+        /// </summary>
+        /// <remarks>
+        /// What <c>model.PretrainedPrefixes</c> resolves to from C# 14 on: the generator writes the property into a model type
+        /// only for older language versions, which have no extension properties. Calls <see cref="ICheckpointable.PretrainedPrefixes"/>.
+        /// </remarks>
+        public IReadOnlyList<string> PretrainedPrefixes => NotNull(model).PretrainedPrefixes;
+    }
+
     /// <summary><c>state_dict()</c> without the keys under <see cref="ICheckpointable.PretrainedPrefixes"/>.</summary>
     public static Dictionary<string, Tensor> TrainableStateDict(this ICheckpointable model) => Policy(model).TrainableStateDict();
 

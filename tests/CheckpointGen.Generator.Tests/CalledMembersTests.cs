@@ -88,7 +88,6 @@ public sealed class CalledMembersTests
         Assert.DoesNotContain(Freeze, generated);
         Assert.DoesNotContain(Trainable, generated);
         Assert.DoesNotContain(Load, generated);
-        Assert.Contains("PretrainedPrefixes =>", generated);
         Assert.Contains("override void train", generated);
     }
 

@@ -19,25 +19,30 @@ internal static class GeneratorHarness
         MetadataReference.CreateFromFile(typeof(PretrainedAttribute).Assembly.Location),
     ];
 
-    public static CSharpCompilation Compile(params string[] sources)
+    public static CSharpCompilation Compile(params string[] sources) => Compile(ParseOptions, sources);
+
+    public static CSharpCompilation Compile(CSharpParseOptions options, params string[] sources)
         => CSharpCompilation.Create(
             "UserModels",
-            sources.Select(s => CSharpSyntaxTree.ParseText(s, ParseOptions)),
+            sources.Select(s => CSharpSyntaxTree.ParseText(s, options)),
             References,
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable)
                 // As the .NET SDK does: TorchSharp targets an older System.Runtime that unifies with this one.
                 .WithSpecificDiagnosticOptions([new("CS1701", ReportDiagnostic.Suppress), new("CS1702", ReportDiagnostic.Suppress)]));
 
-    public static GeneratorDriver CreateDriver()
+    public static GeneratorDriver CreateDriver(CSharpParseOptions? options = null)
         => CSharpGeneratorDriver.Create(
             [new PretrainedGenerator().AsSourceGenerator()],
-            parseOptions: ParseOptions,
+            parseOptions: options ?? ParseOptions,
             driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
 
     /// <summary>Runs the generator; returns what it produced and the compilation with its output.</summary>
-    public static (GeneratorDriverRunResult Result, Compilation Output) Run(params string[] sources)
+    public static (GeneratorDriverRunResult Result, Compilation Output) Run(params string[] sources) => Run(ParseOptions, sources);
+
+    /// <inheritdoc cref="Run(string[])"/>
+    public static (GeneratorDriverRunResult Result, Compilation Output) Run(CSharpParseOptions options, params string[] sources)
     {
-        var driver = CreateDriver().RunGeneratorsAndUpdateCompilation(Compile(sources), out var output, out _);
+        var driver = CreateDriver(options).RunGeneratorsAndUpdateCompilation(Compile(options, sources), out var output, out _);
         return (driver.GetRunResult(), output);
     }
 }

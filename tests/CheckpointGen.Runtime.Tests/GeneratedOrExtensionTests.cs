@@ -27,8 +27,9 @@ public sealed class GeneratedOrExtensionTests
         Assert.NotNull(GeneratedMethod(typeof(UnqualifiedBackbone), "FreezePretrained"));
         Assert.NotNull(GeneratedMethod(typeof(UnqualifiedBackbone), "TrainableParameters"));
         Assert.Null(GeneratedMethod(typeof(UnqualifiedBackbone), "LoadPretrained"));
-        // PretrainedPrefixes is always a member of the type.
-        Assert.NotNull(typeof(QualifiedCaptioner).GetProperty(nameof(ICheckpointable.PretrainedPrefixes)));
+        // This project is C# 14: PretrainedPrefixes is the runtime's extension property, never a member of the type.
+        Assert.Null(typeof(QualifiedCaptioner).GetProperty(nameof(ICheckpointable.PretrainedPrefixes)));
+        Assert.Null(typeof(UnqualifiedCaptioner).GetProperty(nameof(ICheckpointable.PretrainedPrefixes)));
     }
 
     [Fact]
@@ -51,6 +52,7 @@ public sealed class GeneratedOrExtensionTests
         AssertHeadOnly(model.Head, ((ICheckpointable)model).TrainableParameters());
         AssertHeadOnly(model.Head, model.Trainable());
         Assert.Equal(["vae."], model.PretrainedPrefixes);
+        Assert.Equal(["vae."], ((ICheckpointable)model).PretrainedPrefixes);
 
         AssertLoads(QualifiedCaptioner.Source, model.Vae, model.LoadPretrained, seed: 1);
         AssertLoads(QualifiedCaptioner.Source, model.Vae, ((ICheckpointable)model).LoadPretrained, seed: 2);

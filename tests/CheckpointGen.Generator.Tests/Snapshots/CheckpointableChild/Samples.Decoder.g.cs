@@ -8,9 +8,6 @@ namespace Samples
         global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => global::CheckpointGen.GeneratedMembers.Policy(this, "text_encoder", this.text_encoder, "weights/text.safetensors", null);
 
         /// <inheritdoc/>
-        public global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes => global::CheckpointGen.GeneratedMembers.PretrainedPrefixes(this);
-
-        /// <inheritdoc/>
         public void FreezePretrained() => global::CheckpointGen.GeneratedMembers.FreezePretrained(this);
 
         /// <summary>Sets the training mode; the pretrained parts stay in eval mode, since their BatchNorm statistics are never checkpointed and must not drift.</summary>

@@ -6,8 +6,5 @@ partial class SelfManaged : global::CheckpointGen.ICheckpointable
     global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => global::CheckpointGen.GeneratedMembers.Policy(this, "encoder", this.encoder, "weights/encoder.safetensors", null);
 
     /// <inheritdoc/>
-    public global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes => global::CheckpointGen.GeneratedMembers.PretrainedPrefixes(this);
-
-    /// <inheritdoc/>
     public void FreezePretrained() => global::CheckpointGen.GeneratedMembers.FreezePretrained(this);
 }

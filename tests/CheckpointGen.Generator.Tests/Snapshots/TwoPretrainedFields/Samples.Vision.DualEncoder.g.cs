@@ -10,9 +10,6 @@ namespace Samples.Vision
             new global::CheckpointGen.PretrainedField("text", this.text));
 
         /// <inheritdoc/>
-        public global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes => global::CheckpointGen.GeneratedMembers.PretrainedPrefixes(this);
-
-        /// <inheritdoc/>
         public void FreezePretrained() => global::CheckpointGen.GeneratedMembers.FreezePretrained(this);
 
         /// <summary>Sets the training mode; the pretrained parts stay in eval mode, since their BatchNorm statistics are never checkpointed and must not drift.</summary>
