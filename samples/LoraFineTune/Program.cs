@@ -83,7 +83,11 @@ var peftIdentical = expected20.bytes.SequenceEqual(actual20.bytes);
 // 7. Merge: the adapters folded into the backbone's weights, which are plain Linear layers again.
 var merged = Lora.Merge(model);
 using var afterMerge = model.forward(probe);
-var mergeDifference = (afterMerge - continued).abs().max().item<float>();
+// Each temporary held until read: one left unreferenced can be finalized while libtorch still works on it.
+using var mergeDelta = afterMerge - continued;
+using var mergeAbsolute = mergeDelta.abs();
+using var mergeMax = mergeAbsolute.max();
+var mergeDifference = mergeMax.item<float>();
 var baseKeysOnly = model.state_dict().Keys.All(key => !key.Contains(".lora_", StringComparison.Ordinal));
 
 // 8. The table.

@@ -78,6 +78,24 @@ internal static class Tensors
 {
     public static bool BitIdentical(Tensor a, Tensor b) => ModelSnapshot.BitIdentical(a, b);
 
+    /// <summary>
+    /// The largest absolute element of <paramref name="a"/> - <paramref name="b"/>. Each temporary is held until its
+    /// value is read: one left unreferenced can be finalized, and freed, while libtorch still works on it.
+    /// </summary>
+    public static float MaxAbsDifference(Tensor a, Tensor b)
+    {
+        using var difference = a - b;
+        return MaxAbs(difference);
+    }
+
+    /// <summary>The largest absolute element of <paramref name="a"/>, its temporaries held (see <see cref="MaxAbsDifference"/>).</summary>
+    public static float MaxAbs(Tensor a)
+    {
+        using var absolute = a.abs();
+        using var max = absolute.max();
+        return max.item<float>();
+    }
+
     /// <summary>Runs a few optimizer steps on synthetic data, in training mode, over the trainable parameters only.</summary>
     public static void Train(nn.Module<Tensor, Tensor> model, IEnumerable<TorchSharp.Modules.Parameter> parameters, int steps, long inputs = 16)
     {
