@@ -138,29 +138,29 @@ public static class QuickBenchmark
     /// <summary>
     /// The growth goals judge a difference of a few percent between the two models, less than a row's median moves
     /// between runs of the table (the disk's flush alone moves a save by ±10 ms, and the other rows run between the two
-    /// models' turns). So they get a series of their own: each round times the two models' save, then their load, back
-    /// to back, in the order small-large and large-small by turns, so that a drift lands on both alike.
+    /// models' turns). So they get a series of their own: each round times the two models' save, save to a stream and
+    /// load, each pair back to back, in the order small-large and large-small by turns, so that a drift lands on both alike.
     /// </summary>
     private static List<Growth> MeasureGrowth(Operation[] small, Operation[] large)
     {
-        string[] measured = ["CheckpointGen SaveCheckpoint", StreamSave, "CheckpointGen LoadCheckpoint"];
-        var times = measured.ToDictionary(name => name, _ => (Small: new List<double>(), Large: new List<double>()));
+        var pairs = new[] { "CheckpointGen SaveCheckpoint", StreamSave, "CheckpointGen LoadCheckpoint" }
+            .Select(name => (Small: small.Single(o => o.Name == name), Large: large.Single(o => o.Name == name), SmallTimes: new List<double>(), LargeTimes: new List<double>()))
+            .ToList();
         for (var round = 0; round <= GrowthRounds; round++)
         {
-            foreach (var name in measured)
+            foreach (var pair in pairs)
             {
-                var (first, second) = (small.Single(o => o.Name == name), large.Single(o => o.Name == name));
                 var smallFirst = round % 2 == 0;
-                var firstTime = Timed(smallFirst ? first : second);
-                var secondTime = Timed(smallFirst ? second : first);
+                var firstTime = Timed(smallFirst ? pair.Small : pair.Large);
+                var secondTime = Timed(smallFirst ? pair.Large : pair.Small);
                 if (round > 0)
                 {
-                    times[name].Small.Add(smallFirst ? firstTime : secondTime);
-                    times[name].Large.Add(smallFirst ? secondTime : firstTime);
+                    pair.SmallTimes.Add(smallFirst ? firstTime : secondTime);
+                    pair.LargeTimes.Add(smallFirst ? secondTime : firstTime);
                 }
             }
         }
-        return measured.Select(name => new Growth(name, Median(times[name].Small), Median(times[name].Large))).ToList();
+        return pairs.Select(pair => new Growth(pair.Small.Name, Median(pair.SmallTimes), Median(pair.LargeTimes))).ToList();
     }
 
     private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
