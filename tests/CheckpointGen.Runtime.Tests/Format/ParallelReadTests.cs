@@ -74,6 +74,68 @@ public sealed class ParallelReadTests : IDisposable
     }
 
     [Fact]
+    public void A_second_thread_woken_ahead_joins_the_read_and_one_woken_for_nothing_goes_back_to_sleep()
+    {
+        if (Environment.ProcessorCount < 2)
+        {
+            return;
+        }
+        var (path, data) = RandomFile(8 << 20, seed: 9);
+        using var memory = empty(data.Length, ScalarType.Byte);
+        var pieces = new List<FilePiece>();
+        TensorBytes.AddPieces(pieces, 0, memory);
+        var readers = new HashSet<int>();
+        for (var attempt = 0; attempt < 20; attempt++)
+        {
+            // Woken for a read that never comes (a load refused before its read): it must still take the next one.
+            ParallelRead.WakeSecondThread();
+            Thread.Sleep(attempt % 2 == 0 ? 20 : 0);
+            ParallelRead.WakeSecondThread();
+            memory.bytes.Clear();
+            var hash = new XxHash3();
+            var reports = new ThreadRecordingProgress();
+            using (var file = File.OpenHandle(path))
+            {
+                ParallelRead.Run(file, pieces, hash, new ProgressCounter(reports, data.Length));
+            }
+
+            Assert.Equal(XxHash3.Hash(data), hash.GetCurrentHash());
+            Assert.Equal(data, memory.bytes.ToArray());
+            readers.UnionWith(reports.Threads);
+        }
+        Assert.Equal(2, readers.Count);
+    }
+
+    [Fact]
+    public void The_second_thread_keeps_off_the_calling_threads_core_only_while_it_is_awake()
+    {
+        if (!OperatingSystem.IsLinux() || Environment.ProcessorCount < 2)
+        {
+            return;
+        }
+        var allowed = CoresAllowed("self");
+        ParallelRead.WakeSecondThread();
+        // Awake, it runs on fewer cores than the process may; asleep again (a few milliseconds later), on all of them.
+        var narrowed = false;
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        string? task = null;
+        while (!narrowed && DateTime.UtcNow < deadline)
+        {
+            task ??= Directory.GetDirectories("/proc/self/task").SingleOrDefault(t => File.ReadAllText(Path.Combine(t, "comm")).Trim() == "CheckpointGen s");
+            narrowed = task is not null && CoresAllowed(task) != allowed;
+        }
+        Assert.True(narrowed);
+        while (CoresAllowed(task!) != allowed && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(10);
+        }
+        Assert.Equal(allowed, CoresAllowed(task!));
+    }
+
+    private static string CoresAllowed(string task)
+        => File.ReadLines(Path.Combine(task.StartsWith('/') ? task : $"/proc/{task}", "status")).Single(l => l.StartsWith("Cpus_allowed_list:", StringComparison.Ordinal));
+
+    [Fact]
     public void A_file_that_ends_before_its_pieces_fails_with_end_of_stream()
     {
         var (path, data) = RandomFile(1 << 20, seed: 7);
@@ -93,6 +155,31 @@ public sealed class ParallelReadTests : IDisposable
         var path = folder.File($"data-{seed}.bin");
         File.WriteAllBytes(path, data);
         return (path, data);
+    }
+
+    /// <summary>Records which threads reported progress: each reports the bytes it read into memory.</summary>
+    private sealed class ThreadRecordingProgress : IProgress<CheckpointProgress>
+    {
+        private readonly HashSet<int> threads = [];
+
+        public IReadOnlyCollection<int> Threads
+        {
+            get
+            {
+                lock (threads)
+                {
+                    return threads.ToList();
+                }
+            }
+        }
+
+        public void Report(CheckpointProgress value)
+        {
+            lock (threads)
+            {
+                threads.Add(Environment.CurrentManagedThreadId);
+            }
+        }
     }
 
     /// <summary>Records the values reported, and how often a report began while another was under way.</summary>
