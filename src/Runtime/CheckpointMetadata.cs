@@ -1,7 +1,6 @@
 using System.Collections.Generic;
 using CheckpointGen.Format;
 using ChecksumText = CheckpointGen.Format.Checksum;
-using System.IO.Hashing;
 using System.Linq;
 using System.Reflection;
 using System.Security.Cryptography;
@@ -66,7 +65,7 @@ public static class CheckpointMetadata
     /// </summary>
     internal static string ContentFingerprint(IEnumerable<KeyValuePair<string, Tensor>> cpuTensors)
     {
-        var hash = new XxHash3();
+        var hash = new Xxh3();
         foreach (var (key, tensor) in cpuTensors.OrderBy(e => e.Key, System.StringComparer.Ordinal))
         {
             hash.Append(Encoding.UTF8.GetBytes($"{key}:{tensor.dtype}:{string.Join(',', tensor.shape)}\n"));
@@ -131,7 +130,7 @@ public static class CheckpointMetadata
     }
 
     /// <summary>A hash ready for the file's data: it has taken in the tensor table where the file's layout says the checksum covers it.</summary>
-    internal static System.IO.Hashing.XxHash3 StartChecksum(TensorFileIndex index)
+    internal static Format.Xxh3 StartChecksum(TensorFileIndex index)
         => ChecksumText.Start(index.Entries, index.DataStart, coversTable: LayoutVersion(index) >= 2);
 
     internal static string? RecordedChecksum(TensorFileIndex index)

@@ -2,7 +2,6 @@ using System;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.Globalization;
-using System.IO.Hashing;
 using System.Linq;
 using System.Text;
 
@@ -21,9 +20,9 @@ internal static class Checksum
     public static string Placeholder { get; } = Algorithm + new string('0', 16);
 
     /// <summary>A hash that has taken in the table of <paramref name="entries"/> (offsets from <paramref name="dataStart"/>) when <paramref name="coversTable"/>.</summary>
-    public static XxHash3 Start(IEnumerable<TensorEntry> entries, long dataStart, bool coversTable = true)
+    public static Xxh3 Start(IEnumerable<TensorEntry> entries, long dataStart, bool coversTable = true)
     {
-        var hash = new XxHash3();
+        var hash = new Xxh3();
         if (coversTable)
         {
             Span<byte> number = stackalloc byte[8];
@@ -48,7 +47,7 @@ internal static class Checksum
         return hash;
     }
 
-    public static string Format(XxHash3 hash) => Algorithm + hash.GetCurrentHashAsUInt64().ToString("x16", CultureInfo.InvariantCulture);
+    public static string Format(Xxh3 hash) => Algorithm + hash.GetCurrentHashAsUInt64().ToString("x16", CultureInfo.InvariantCulture);
 
     public static bool IsWellFormed(string value)
     {

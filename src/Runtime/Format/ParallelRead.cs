@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
-using System.IO.Hashing;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
@@ -30,7 +29,7 @@ internal sealed unsafe partial class ParallelRead
 
     private readonly SafeFileHandle file;
     private readonly IReadOnlyList<FilePiece> pieces;
-    private readonly XxHash3? hash;
+    private readonly Xxh3? hash;
     private readonly ProgressCounter? progress;
 
     // Where each piece's bytes are once read (its destination, or the buffer of the thread that read it), and whether they are.
@@ -50,7 +49,7 @@ internal sealed unsafe partial class ParallelRead
     private bool helperFinished;
     private Exception? helperFailure;
 
-    private ParallelRead(SafeFileHandle file, IReadOnlyList<FilePiece> pieces, XxHash3? hash, ProgressCounter? progress)
+    private ParallelRead(SafeFileHandle file, IReadOnlyList<FilePiece> pieces, Xxh3? hash, ProgressCounter? progress)
     {
         this.file = file;
         this.pieces = pieces;
@@ -70,7 +69,7 @@ internal sealed unsafe partial class ParallelRead
     /// core). The calling thread reads alone until it joins, and does not wait for it if every piece is taken before it does.
     /// </param>
     /// <exception cref="EndOfStreamException">The file ends before a piece does.</exception>
-    public static void Run(SafeFileHandle file, IReadOnlyList<FilePiece> pieces, XxHash3? hash, ProgressCounter? progress, bool twoThreads = true)
+    public static void Run(SafeFileHandle file, IReadOnlyList<FilePiece> pieces, Xxh3? hash, ProgressCounter? progress, bool twoThreads = true)
     {
         var reading = new ParallelRead(file, pieces, hash, progress);
         if (twoThreads && pieces.Count > 1 && Environment.ProcessorCount > 1)

@@ -1,5 +1,4 @@
 using System;
-using System.IO.Hashing;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -15,7 +14,7 @@ namespace CheckpointGen.Format;
 /// catches up, and a caller that waited at every piece would lose the time the hashing thread takes to wake up.
 /// </remarks>
 /// <param name="hash">The hash the pieces are appended to.</param>
-internal sealed unsafe class PipelinedHash(XxHash3 hash)
+internal sealed unsafe class PipelinedHash(Xxh3 hash)
 {
     private Task pending = Task.CompletedTask;
 

@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
-using System.IO.Hashing;
 using System.Linq;
 using static TorchSharp.torch;
 
@@ -36,7 +35,7 @@ internal static class TensorFiles
     /// A file is read on two threads (<see cref="ParallelRead"/>); any other stream in order, hashed on another core
     /// (<see cref="PipelinedHash"/>).
     /// </remarks>
-    public static Dictionary<string, Tensor> Read(Stream stream, long origin, TensorFileIndex index, IEnumerable<TensorEntry> wanted, XxHash3? checksum = null, ProgressCounter? progress = null)
+    public static Dictionary<string, Tensor> Read(Stream stream, long origin, TensorFileIndex index, IEnumerable<TensorEntry> wanted, Xxh3? checksum = null, ProgressCounter? progress = null)
     {
         var keys = wanted.Select(e => e.Key).ToHashSet(StringComparer.Ordinal);
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);

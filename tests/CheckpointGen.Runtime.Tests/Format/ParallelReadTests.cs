@@ -35,7 +35,7 @@ public sealed class ParallelReadTests : IDisposable
         {
             first.bytes.Clear();
             last.bytes.Clear();
-            var hash = new XxHash3();
+            var hash = new Xxh3();
             var reports = new OverlapCountingProgress();
             using (var file = File.OpenHandle(path))
             {
@@ -59,7 +59,7 @@ public sealed class ParallelReadTests : IDisposable
         using var memory = empty(data.Length, ScalarType.Byte);
         var pieces = new List<FilePiece>();
         TensorBytes.AddPieces(pieces, 0, memory);
-        var hash = new XxHash3();
+        var hash = new Xxh3();
         var reports = new OverlapCountingProgress();
 
         using (var file = File.OpenHandle(path))
@@ -92,7 +92,7 @@ public sealed class ParallelReadTests : IDisposable
             Thread.Sleep(attempt % 2 == 0 ? 20 : 0);
             ParallelRead.WakeSecondThread();
             memory.bytes.Clear();
-            var hash = new XxHash3();
+            var hash = new Xxh3();
             var reports = new ThreadRecordingProgress();
             using (var file = File.OpenHandle(path))
             {
@@ -144,7 +144,7 @@ public sealed class ParallelReadTests : IDisposable
         TensorBytes.AddPieces(pieces, 0, memory);
 
         using var file = File.OpenHandle(path);
-        Assert.Throws<EndOfStreamException>(() => ParallelRead.Run(file, pieces, new XxHash3(), progress: null));
+        Assert.Throws<EndOfStreamException>(() => ParallelRead.Run(file, pieces, new Xxh3(), progress: null));
         Assert.Equal(data, memory.bytes[..data.Length].ToArray());
     }
 

@@ -15,7 +15,7 @@ public sealed class PipelinedHashTests
     {
         var data = RandomBytes((5 << 20) + 12345, seed: 3);
         using var memory = TensorOf(data);
-        var pipelined = new XxHash3();
+        var pipelined = new Xxh3();
         var hashing = new PipelinedHash(pipelined);
         var offset = 0;
         foreach (var length in new[] { 1 << 20, 7, (1 << 20) + 1, 3 << 20 })
@@ -37,7 +37,7 @@ public sealed class PipelinedHashTests
         // Pieces large enough that hashing them takes milliseconds after the last Append returns.
         var data = RandomBytes(64 << 20, seed: 11);
         using var memory = TensorOf(data);
-        var pipelined = new XxHash3();
+        var pipelined = new Xxh3();
         var hashing = new PipelinedHash(pipelined);
         for (var offset = 0; offset < data.Length; offset += 16 << 20)
         {
