@@ -231,6 +231,7 @@ internal sealed unsafe class Xxh3 : NonCryptographicHashAlgorithm
     }
 
     /// <summary>One stripe into the eight accumulators, without vectors.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Accumulate(ulong* accumulator, byte* input, byte* secret)
     {
         for (var i = 0; i < 8; i++)
@@ -242,6 +243,7 @@ internal sealed unsafe class Xxh3 : NonCryptographicHashAlgorithm
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Scramble(ulong* accumulator, byte* secret)
     {
         for (var i = 0; i < 8; i++)
