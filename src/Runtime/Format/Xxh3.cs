@@ -221,6 +221,7 @@ internal sealed unsafe class Xxh3 : NonCryptographicHashAlgorithm
         return Avx2.Add(Avx2.Add(accumulator, swapped), product);
     }
 
+    /// <summary><see cref="Accumulate256"/> on two lanes, for x86 without AVX2.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<ulong> Accumulate128(Vector128<ulong> accumulator, Vector128<ulong> data, Vector128<ulong> key)
     {
