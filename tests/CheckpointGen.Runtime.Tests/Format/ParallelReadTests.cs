@@ -114,13 +114,14 @@ public sealed class ParallelReadTests : IDisposable
             return;
         }
         var allowed = CoresAllowed("self");
-        ParallelRead.WakeSecondThread();
         // Awake, it runs on fewer cores than the process may; asleep again (a few milliseconds later), on all of them.
+        // Woken again and again, since one wake lasts only milliseconds and a look at it may come too late.
         var narrowed = false;
-        var deadline = DateTime.UtcNow.AddSeconds(5);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
         string? task = null;
         while (!narrowed && DateTime.UtcNow < deadline)
         {
+            ParallelRead.WakeSecondThread();
             task ??= Directory.GetDirectories("/proc/self/task").SingleOrDefault(t => File.ReadAllText(Path.Combine(t, "comm")).Trim() == "CheckpointGen s");
             narrowed = task is not null && CoresAllowed(task) != allowed;
         }
