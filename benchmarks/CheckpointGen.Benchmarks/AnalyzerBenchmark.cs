@@ -94,7 +94,7 @@ public static class AnalyzerBenchmark
             }
         }
 
-        var median = times.ToDictionary(t => t.Key, t => t.Value.Order().ElementAt(t.Value.Count / 2));
+        var median = times.ToDictionary(t => t.Key, t => Statistics.Median(t.Value));
         Console.WriteLine($"| compilation of {types} model types, in process (median CPU time of {repetitions}) | CPU time |");
         Console.WriteLine("| --- | ---: |");
         foreach (var (name, _, _) in variants)

@@ -37,8 +37,8 @@ public static class AsyncBenchmark
         Console.WriteLine("| --- | ---: | ---: | ---: | ---: | --- |");
         foreach (var r in results)
         {
-            var ratio = Median(r.Async) / Median(r.Sync);
-            Console.WriteLine(F($"| {r.Size} ({r.Bytes / 1e6:F0} MB) | {Median(r.Sync):F1} ms ({r.Sync.Min():F1}) | {r.FirstAsync:F1} ms | {Median(r.Async):F1} ms ({r.Async.Min():F1}) | {ratio:F3} | {(ratio <= 0.5 ? "PASS" : "FAIL")} |"));
+            var ratio = Statistics.Median(r.Async) / Statistics.Median(r.Sync);
+            Console.WriteLine(F($"| {r.Size} ({r.Bytes / 1e6:F0} MB) | {Statistics.Median(r.Sync):F1} ms ({r.Sync.Min():F1}) | {r.FirstAsync:F1} ms | {Statistics.Median(r.Async):F1} ms ({r.Async.Min():F1}) | {ratio:F3} | {(ratio <= 0.5 ? "PASS" : "FAIL")} |"));
         }
         Console.WriteLine();
         Console.WriteLine("| trainable | loop: steps between saves × saves | step | loop without saves | with synchronous saves | with asynchronous saves | time added per save: synchronous | asynchronous | ratio |");
@@ -49,7 +49,7 @@ public static class AsyncBenchmark
             var (sync, async) = ((l.Sync - l.None) / l.Saves, (l.Async - l.None) / l.Saves);
             Console.WriteLine(F($"| {r.Size} | {l.StepsBetweenSaves} × {l.Saves} | {l.StepMilliseconds:F1} ms | {l.None:F0} ms | {l.Sync:F0} ms | {l.Async:F0} ms | {sync:F1} ms | {async:F1} ms | {async / sync:F3} |"));
         }
-        return results.All(r => Median(r.Async) / Median(r.Sync) <= 0.5) ? 0 : 1;
+        return results.All(r => Statistics.Median(r.Async) / Statistics.Median(r.Sync) <= 0.5) ? 0 : 1;
     }
 
     private static Result Measure(BenchModel model, Size size, string folder, int repetitions)
@@ -134,8 +134,6 @@ public static class AsyncBenchmark
         action();
         return clock.Elapsed.TotalMilliseconds;
     }
-
-    private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
 
     private static string F(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

@@ -42,18 +42,18 @@ public static class BuildBenchmark
         // than the distance to the goal, while the builds of one repetition run within seconds of each other.
         var without = times[variants[0].Name];
         double Paired(string name, Func<(double Wall, double CompilerCpu), double> measure)
-            => Median(times[name].Select((t, i) => measure(t) / measure(without[i])));
+            => Statistics.Median(times[name].Select((t, i) => measure(t) / measure(without[i])));
         var ratio = Paired(variants[^1].Name, t => t.Wall);
         Console.WriteLine($"| build of {types} model types (median of {repetitions} rebuilds) | time | ratio to without | compiler server CPU | ratio to without |");
         Console.WriteLine("| --- | ---: | ---: | ---: | ---: |");
         foreach (var (name, _, _) in variants)
         {
-            var compilerCpu = Median(times[name].Select(t => t.CompilerCpu));
+            var compilerCpu = Statistics.Median(times[name].Select(t => t.CompilerCpu));
             var compilerColumns = compilerCpu > 0
                 ? string.Create(CultureInfo.InvariantCulture, $"{compilerCpu / 1000:F2} s | {Paired(name, t => t.CompilerCpu):F3}")
                 : "not found | ";
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {name} | {Median(times[name].Select(t => t.Wall)) / 1000:F2} s | {Paired(name, t => t.Wall):F3} | {compilerColumns} |"));
+                $"| {name} | {Statistics.Median(times[name].Select(t => t.Wall)) / 1000:F2} s | {Paired(name, t => t.Wall):F3} | {compilerColumns} |"));
         }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| goal: generator and analyzers ≤ 1.30 × without (aim 1.10 ×) | | {(ratio <= 1.30 ? "PASS" : "FAIL")} | | |"));
 
@@ -65,15 +65,13 @@ public static class BuildBenchmark
                 "-p:WithGenerator=true", "-p:WithAnalyzers=true", $"-p:CheckpointGenBin={bin}", $"-p:TorchSharpVersion={torchSharp}");
             shares.Add((ReportedSeconds(log, "CheckpointGen.Analyzers, Version="), CoreCompileSeconds(log)));
         }
-        var share = shares.Select(s => s.Analyzers / s.Compile).Order().ElementAt(repetitions / 2);
+        var share = Statistics.Median(shares.Select(s => s.Analyzers / s.Compile));
         var typical = shares.OrderBy(s => s.Analyzers / s.Compile).ElementAt(repetitions / 2);
         Console.WriteLine();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"| CheckpointGen analyzers, as the compiler reports them (ReportAnalyzer, median of {repetitions}) | {typical.Analyzers:F2} s of a {typical.Compile:F2} s compile step | {share:P1} |"));
         return ratio <= 1.30 ? 0 : 1;
     }
-
-    private static double Median(IEnumerable<double> values) => values.Order().ElementAt(values.Count() / 2);
 
     /// <summary>
     /// The CPU time the compiler server (which every build here shares) has used so far: what the compilations cost,

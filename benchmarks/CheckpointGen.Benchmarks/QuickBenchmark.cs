@@ -128,7 +128,7 @@ public static class QuickBenchmark
         var configs = models.Select(m => new Config(
             m.FrozenLayers,
             m.TrainableBytes(),
-            operations[m].ToDictionary(o => o.Name, o => Median(times[o])),
+            operations[m].ToDictionary(o => o.Name, o => Statistics.Median(times[o])),
             operations[m].ToDictionary(o => o.Name, o => (times[o].Min(), times[o].Max())),
             operations[m].ToDictionary(o => o.Name, o => new FileInfo(o.File).Length),
             peaks[m])).ToArray();
@@ -184,10 +184,8 @@ public static class QuickBenchmark
                 }
             }
         }
-        return pairs.Select(pair => new Growth(pair.Small.Name, Median(pair.SmallTimes), Median(pair.LargeTimes))).ToList();
+        return pairs.Select(pair => new Growth(pair.Small.Name, Statistics.Median(pair.SmallTimes), Statistics.Median(pair.LargeTimes))).ToList();
     }
-
-    private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
 
     /// <summary>A load that finds no memory an earlier load left for it (the first loads of a process), so it reads into fresh pages.</summary>
     private const string FreshLoad = "CheckpointGen LoadCheckpoint, no memory kept (first loads of a process)";
