@@ -25,6 +25,21 @@ internal static class TensorFiles
     }
 
     /// <summary>
+    /// Tells the reader that <see cref="Read"/> will read <paramref name="stream"/> soon: a file's second reading thread
+    /// is woken now, so that it runs by the time the read starts (see <see cref="ParallelRead.WakeSecondThread"/>).
+    /// </summary>
+    public static void ExpectRead(Stream stream)
+    {
+        if (ReadInParallel(stream) is not null)
+        {
+            ParallelRead.WakeSecondThread();
+        }
+    }
+
+    /// <summary>The file a stream is, when it is read on two threads with positional reads: a file that can seek.</summary>
+    private static FileStream? ReadInParallel(Stream stream) => stream as FileStream is { CanSeek: true } file ? file : null;
+
+    /// <summary>
     /// Reads <paramref name="wanted"/> entries of <paramref name="index"/> into new CPU tensors, in file order.
     /// <paramref name="origin"/> is the stream position entry offsets count from; a stream that cannot seek
     /// must stand right after the header. With a <paramref name="checksum"/>, every byte of the data section is
@@ -55,7 +70,7 @@ internal static class TensorFiles
                     FilePiece.Add(pieces, origin + entry.Offset, entry.ByteLength, destination: 0);
                 }
             }
-            if (stream is FileStream { CanSeek: true } file)
+            if (ReadInParallel(stream) is { } file)
             {
                 ParallelRead.Run(file.SafeFileHandle, pieces, checksum, progress);
                 file.Position = origin + index.DataEnd;

@@ -24,11 +24,8 @@ internal static class CheckpointReader
     /// <param name="options">What to accept.</param>
     public static CheckpointLoadPlan Plan(CheckpointPolicy policy, Stream stream, string source, bool wholeFile, TrainingState? training, CheckpointLoadOptions options)
     {
-        if (stream is FileStream { CanSeek: true })
-        {
-            // The file is read on two threads once everything below has passed.
-            ParallelRead.WakeSecondThread();
-        }
+        // The data is read once everything below has passed.
+        TensorFiles.ExpectRead(stream);
         var origin = stream.CanSeek ? stream.Position : 0;
         var state = policy.Model.state_dict();
         var parts = policy.PartsOf(state);
