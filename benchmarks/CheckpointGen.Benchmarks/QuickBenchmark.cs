@@ -21,14 +21,14 @@ public static class QuickBenchmark
 
     private sealed record Config(int FrozenLayers, long TrainableBytes, Dictionary<string, double> Milliseconds, Dictionary<string, (double Min, double Max)> Spread, Dictionary<string, long> FileBytes, long? PeakExtraBytes);
 
-    /// <summary>One operation's median time for the model with the smaller and the larger frozen part, from the growth series.</summary>
-    private sealed record Growth(string Operation, double Small, double Large);
+    /// <summary>One operation's median time in the series, for the model with the smaller and the larger frozen part.</summary>
+    private sealed record SeriesMedians(string Operation, double Small, double Large);
 
     /// <summary>
-    /// Rounds of the growth series: enough that the two medians' noise stays well under the 5 % being judged (with 60,
+    /// Rounds of the series: enough that the two medians' noise stays well under the 5 % being judged (with 60,
     /// the flushed saves' medians still differed by up to 6 % in one run of ten, where a save to a stream differs by 4 % of its 5 ms).
     /// </summary>
-    private const int GrowthRounds = 150;
+    private const int SeriesRounds = 150;
 
     private const string Save = "CheckpointGen SaveCheckpoint";
     private const string Load = "CheckpointGen LoadCheckpoint";
@@ -37,7 +37,7 @@ public static class QuickBenchmark
     private const string RawRead = "raw read";
 
     /// <summary>
-    /// The operations of the growth series: ours, and the baselines their ratio goals compare them with, which are
+    /// The operations of the series: ours, and the baselines their ratio goals compare them with, which are
     /// judged there too, each round's operations back to back, since the table's medians of rows measured apart move by
     /// more than the distance to a goal (a flushed save on this disk by ±10 ms and more).
     /// </summary>
@@ -57,11 +57,11 @@ public static class QuickBenchmark
         var models = new[] { 9, 27 }.Select(layers => new BenchModel(layers, Width)).ToArray();
         try
         {
-            var (configs, growth) = Measure(models, folder, repetitions);
+            var (configs, series) = Measure(models, folder, repetitions);
             PrintTable(configs);
-            PrintGrowth(models, growth);
+            PrintSeries(models, series);
             PrintOneTimeHash(models[^1]);
-            var goals = Goals(configs, growth);
+            var goals = Goals(configs, series);
             Console.WriteLine();
             Console.WriteLine("| goal | measured | result |");
             Console.WriteLine("| --- | --- | --- |");
@@ -88,10 +88,10 @@ public static class QuickBenchmark
 
     /// <summary>
     /// Repetitions interleave every operation of every model, each after the disk has settled, so that a disturbance
-    /// lands on all alike; then the growth series (<see cref="MeasureGrowth"/>). The whole-model rows are context, not
+    /// lands on all alike; then the series (<see cref="MeasureSeries"/>). The whole-model rows are context, not
     /// goals: they run last, twice, since their gigabytes of writes would disturb everything measured after them.
     /// </summary>
-    private static (Config[] Configs, List<Growth> Growth) Measure(BenchModel[] models, string folder, int repetitions)
+    private static (Config[] Configs, List<SeriesMedians> Series) Measure(BenchModel[] models, string folder, int repetitions)
     {
         var operations = models.ToDictionary(m => m, m => Operations(m, folder));
         var times = operations.Values.SelectMany(o => o).ToDictionary(o => o, _ => new List<double>());
@@ -117,7 +117,7 @@ public static class QuickBenchmark
             load.Before!();
             return PeakMemory.ExtraDuring(load.Run);
         });
-        var growth = MeasureGrowth(operations[models[0]], operations[models[^1]]);
+        var series = MeasureSeries(operations[models[0]], operations[models[^1]]);
         for (var repetition = 0; repetition < 2; repetition++)
         {
             foreach (var operation in operations.Values.SelectMany(o => o).Where(o => o.Context))
@@ -132,7 +132,7 @@ public static class QuickBenchmark
             operations[m].ToDictionary(o => o.Name, o => (times[o].Min(), times[o].Max())),
             operations[m].ToDictionary(o => o.Name, o => new FileInfo(o.File).Length),
             peaks[m])).ToArray();
-        return (configs, growth);
+        return (configs, series);
     }
 
     /// <summary>Runs <paramref name="operation"/> once, from the same state as every other: no garbage or finalizers of the previous one pending, the disk idle, a file to read in the page cache.</summary>
@@ -158,7 +158,7 @@ public static class QuickBenchmark
     /// each pair back to back, in the order small-large and large-small by turns, so that a drift lands on both alike.
     /// The ratio goals of an operation to its baseline are judged on the same series.
     /// </summary>
-    private static List<Growth> MeasureGrowth(Operation[] small, Operation[] large)
+    private static List<SeriesMedians> MeasureSeries(Operation[] small, Operation[] large)
     {
         var pairs = SeriesOperations
             .Select(name => (Small: small.Single(o => o.Name == name), Large: large.Single(o => o.Name == name), SmallTimes: new List<double>(), LargeTimes: new List<double>()))
@@ -169,7 +169,7 @@ public static class QuickBenchmark
         // read, on one thread, was no slower after a flushed save (5.3 against 5.0-5.6 ms in a scratch harness).
         var random = new Random(0);
         var order = pairs.ToArray();
-        for (var round = 0; round <= GrowthRounds; round++)
+        for (var round = 0; round <= SeriesRounds; round++)
         {
             random.Shuffle(order);
             foreach (var pair in order)
@@ -184,7 +184,7 @@ public static class QuickBenchmark
                 }
             }
         }
-        return pairs.Select(pair => new Growth(pair.Small.Name, Statistics.Median(pair.SmallTimes), Statistics.Median(pair.LargeTimes))).ToList();
+        return pairs.Select(pair => new SeriesMedians(pair.Small.Name, Statistics.Median(pair.SmallTimes), Statistics.Median(pair.LargeTimes))).ToList();
     }
 
     /// <summary>A load that finds no memory an earlier load left for it (the first loads of a process), so it reads into fresh pages.</summary>
@@ -237,12 +237,12 @@ public static class QuickBenchmark
         }
     }
 
-    private static void PrintGrowth(BenchModel[] models, List<Growth> growth)
+    private static void PrintSeries(BenchModel[] models, List<SeriesMedians> series)
     {
         Console.WriteLine();
-        Console.WriteLine($"| series ({GrowthRounds} rounds, the two models back to back) | {models[0].FrozenLayers}:1 median (ms) | {models[^1].FrozenLayers}:1 median (ms) | change |");
+        Console.WriteLine($"| series ({SeriesRounds} rounds, the two models back to back) | {models[0].FrozenLayers}:1 median (ms) | {models[^1].FrozenLayers}:1 median (ms) | change |");
         Console.WriteLine("| --- | ---: | ---: | ---: |");
-        foreach (var g in growth)
+        foreach (var g in series)
         {
             Console.WriteLine(F($"| {g.Operation} | {g.Small:F2} | {g.Large:F2} | {(g.Large - g.Small) / g.Small:+0.0 %;-0.0 %} |"));
         }
@@ -264,14 +264,14 @@ public static class QuickBenchmark
             $"One-time hash of the frozen part ({model.FrozenLayers}:1, {bytes / 1e6:F0} MB): {elapsed:F0} ms ({bytes / 1e6 / elapsed:F1} GB/s); paid once per process while the part is unchanged."));
     }
 
-    private static List<Goal> Goals(Config[] configs, List<Growth> growth)
+    private static List<Goal> Goals(Config[] configs, List<SeriesMedians> series)
     {
         var goals = new List<Goal>();
         // The series ran the first and the last model.
         double Series(Config config, string operation)
         {
-            var series = growth.Single(g => g.Operation == operation);
-            return config == configs[0] ? series.Small : series.Large;
+            var medians = series.Single(g => g.Operation == operation);
+            return config == configs[0] ? medians.Small : medians.Large;
         }
         foreach (var c in configs)
         {
@@ -290,10 +290,10 @@ public static class QuickBenchmark
                 ? new($"{ratio} peak extra memory during LoadCheckpoint ≤ trainable bytes + 16 MiB", F($"{peak / 1e6:F1} MB ≤ {limit / 1e6:F1} MB"), peak <= limit)
                 : new($"{ratio} peak extra memory during LoadCheckpoint", "not measurable off Linux", false));
         }
-        foreach (var g in growth.Where(g => GrowthJudged.Contains(g.Operation)))
+        foreach (var g in series.Where(g => GrowthJudged.Contains(g.Operation)))
         {
             var change = Math.Abs(g.Large - g.Small) / g.Small;
-            goals.Add(new($"{g.Operation}: tripling the frozen part changes the time by < 5 % (growth series)", F($"{g.Small:F1} → {g.Large:F1} ms ({change:P1})"), change < 0.05));
+            goals.Add(new($"{g.Operation}: tripling the frozen part changes the time by < 5 % (series)", F($"{g.Small:F1} → {g.Large:F1} ms ({change:P1})"), change < 0.05));
         }
         return goals;
     }
