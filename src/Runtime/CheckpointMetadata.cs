@@ -130,7 +130,7 @@ public static class CheckpointMetadata
     }
 
     /// <summary>A hash ready for the file's data: it has taken in the tensor table where the file's layout says the checksum covers it.</summary>
-    internal static Format.Xxh3 StartChecksum(TensorFileIndex index)
+    internal static Xxh3 StartChecksum(TensorFileIndex index)
         => ChecksumText.Start(index.Entries, index.DataStart, coversTable: LayoutVersion(index) >= 2);
 
     internal static string? RecordedChecksum(TensorFileIndex index)
