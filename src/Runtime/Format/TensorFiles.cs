@@ -37,7 +37,7 @@ internal static class TensorFiles
     }
 
     /// <summary>The file a stream is, when it is read on two threads with positional reads: a file that can seek.</summary>
-    private static FileStream? ReadInParallel(Stream stream) => stream as FileStream is { CanSeek: true } file ? file : null;
+    private static FileStream? ReadInParallel(Stream stream) => stream is FileStream { CanSeek: true } file ? file : null;
 
     /// <summary>
     /// Reads <paramref name="wanted"/> entries of <paramref name="index"/> into new CPU tensors, in file order.
