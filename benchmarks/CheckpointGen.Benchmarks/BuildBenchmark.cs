@@ -65,8 +65,9 @@ public static class BuildBenchmark
                 "-p:WithGenerator=true", "-p:WithAnalyzers=true", $"-p:CheckpointGenBin={bin}", $"-p:TorchSharpVersion={torchSharp}");
             shares.Add((ReportedSeconds(log, "CheckpointGen.Analyzers, Version="), CoreCompileSeconds(log)));
         }
-        var share = Statistics.Median(shares.Select(s => s.Analyzers / s.Compile));
-        var typical = shares.OrderBy(s => s.Analyzers / s.Compile).ElementAt(repetitions / 2);
+        // The repetition with the median share, so that the seconds printed beside the share are that repetition's.
+        var typical = shares.OrderBy(s => s.Analyzers / s.Compile).ElementAt(shares.Count / 2);
+        var share = typical.Analyzers / typical.Compile;
         Console.WriteLine();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"| CheckpointGen analyzers, as the compiler reports them (ReportAnalyzer, median of {repetitions}) | {typical.Analyzers:F2} s of a {typical.Compile:F2} s compile step | {share:P1} |"));
