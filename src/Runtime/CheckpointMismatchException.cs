@@ -75,7 +75,10 @@ public sealed class CheckpointMismatchException : Exception
         Hint = hint;
     }
 
-    /// <summary>What would most likely fix every problem at once (a <see cref="PretrainedAttribute.KeyPrefix"/> to set), or <see langword="null"/>.</summary>
+    /// <summary>
+    /// What most likely causes or fixes every problem at once (a <see cref="PretrainedAttribute.KeyPrefix"/> to set, a
+    /// checkpoint saved from another model type), or <see langword="null"/>.
+    /// </summary>
     public string? Hint { get; }
 
     /// <summary>The file (or stream description) that was read.</summary>

@@ -82,6 +82,40 @@ public sealed class MessageTests : IDisposable
     }
 
     [Fact]
+    public void Another_models_checkpoint_is_named_as_the_likely_cause()
+    {
+        var path = folder.File("captioner.safetensors");
+        using (var captioner = new Captioner())
+        {
+            captioner.SaveCheckpoint(path);
+        }
+        using var model = new RenamedEncoder();
+
+        var error = Assert.Throws<CheckpointMismatchException>(() => model.LoadCheckpoint(path));
+
+        Assert.Equal(
+            "The file was saved from a 'CheckpointGen.Runtime.Tests.Models.Captioner', not a 'CheckpointGen.Runtime.Tests.Models.RenamedEncoder': is it the checkpoint of another model?",
+            error.Hint);
+        Assert.Contains(error.Hint, error.Message);
+    }
+
+    [Fact]
+    public void A_checkpoint_of_the_same_model_type_gets_no_such_hint()
+    {
+        var path = folder.File("wide.safetensors");
+        using (var wide = new Captioner(hidden: 64))
+        {
+            wide.SaveCheckpoint(path);
+        }
+        using var model = new Captioner();
+
+        var error = Assert.Throws<CheckpointMismatchException>(() => model.LoadCheckpoint(path));
+
+        Assert.Null(error.Hint);
+        Assert.DoesNotContain("saved from", error.Message);
+    }
+
+    [Fact]
     public void A_missing_source_says_where_relative_sources_are_looked_for()
     {
         WeightFiles.Remove(Captioner.Source);

@@ -111,7 +111,7 @@ internal static class CheckpointReader
         var fingerprintProblems = new List<CheckpointProblem>();
         var fingerprints = CompareFingerprints(parts, modelFingerprints, index.Metadata, options, fingerprintProblems);
         problems.InsertRange(fingerprintsAt, fingerprintProblems);
-        StateMatcher.ThrowIfAny(problems, source, policy.ModelType);
+        StateMatcher.ThrowIfAny(problems, source, policy.ModelType, () => SavedFromAnotherType(index, policy.ModelType));
 
         var wanted = restore is null ? weights : weights.Concat(optimizerEntries.Values);
         var checksum = options.VerifyChecksum ? CheckpointMetadata.RecordedChecksum(index) : null;
@@ -141,6 +141,12 @@ internal static class CheckpointReader
         };
         return new CheckpointLoadPlan(state, weights.Select(e => e.Key).ToArray(), staged, restore, snapshot, report) { Scheduler = schedulerRestore };
     }
+
+    /// <summary>The likeliest cause of a file's problems when it names another model type than the one loading it: a mix-up of checkpoints.</summary>
+    private static string? SavedFromAnotherType(TensorFileIndex index, string modelType)
+        => index.Metadata.GetValueOrDefault(CheckpointMetadata.Model) is { } saved && saved != modelType
+            ? $"The file was saved from a {Fragment.Quote(saved)}, not a '{modelType}': is it the checkpoint of another model?"
+            : null;
 
     private sealed record Fingerprints(List<string> Checked, List<string> NotChecked);
 
