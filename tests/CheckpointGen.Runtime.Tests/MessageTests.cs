@@ -93,10 +93,9 @@ public sealed class MessageTests : IDisposable
 
         var error = Assert.Throws<CheckpointMismatchException>(() => model.LoadCheckpoint(path));
 
-        Assert.Equal(
-            "The file was saved from a 'CheckpointGen.Runtime.Tests.Models.Captioner', not a 'CheckpointGen.Runtime.Tests.Models.RenamedEncoder': is it the checkpoint of another model?",
-            error.Hint);
-        Assert.Contains(error.Hint, error.Message);
+        const string hint = "The file was saved from a 'CheckpointGen.Runtime.Tests.Models.Captioner', not a 'CheckpointGen.Runtime.Tests.Models.RenamedEncoder': is it the checkpoint of another model?";
+        Assert.Equal(hint, error.Hint);
+        Assert.Contains(hint, error.Message);
     }
 
     [Fact]
