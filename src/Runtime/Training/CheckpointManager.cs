@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Runtime.ExceptionServices;
 using System.Threading;
 using System.Threading.Tasks;
 using CheckpointGen.Format;
@@ -20,7 +21,8 @@ namespace CheckpointGen;
 /// metadata (<c>checkpointgen.step</c>, <c>checkpointgen.metrics</c>). What the manager knows it reads back from those
 /// headers, so a new manager over the same folder, after a crash or a restart, sees the same checkpoints and keeps
 /// retaining from there. It deletes only files it recognises as its own (their name, CheckpointGen's metadata for the
-/// same model type, and a step entry equal to the step in the name), and only once the new checkpoint is on disk. A file
+/// same model type, and a step entry equal to the step in the name): before a save is written, those retention drops
+/// whether or not it reaches the disk; once it is on disk, the rest. A file
 /// it did not write is never deleted nor replaced: a save whose name such a file holds goes to <c>step-{step}-v1.safetensors</c>.
 /// </para>
 /// <para>
@@ -226,39 +228,82 @@ public sealed class CheckpointManager : IDisposable
         }
     }
 
-    /// <summary>Writes the file (durably and atomically), then lists it and deletes what retention no longer keeps.</summary>
+    /// <summary>
+    /// Deletes what retention drops from the checkpoints already there (it would drop them after the save too), writes the
+    /// file durably and atomically, lists it, and deletes what retention no longer keeps. Deleting first keeps runs killed
+    /// between a save's rename and its deletions from leaving more than one checkpoint beyond retention, however many
+    /// runs in a row end that way.
+    /// </summary>
     private void Write(PreparedCheckpoint prepared, CheckpointInfo info)
     {
+        DeleteUnkept(saved: null);
         AtomicFile.Write(info.Path, stream => prepared.Write(stream, progress: null));
+        DeleteUnkept(info);
+    }
+
+    /// <summary>Lists <paramref name="saved"/>, when given, and deletes the manager's files that retention no longer keeps.</summary>
+    private void DeleteUnkept(CheckpointInfo? saved)
+    {
         List<CheckpointInfo> deleted;
         lock (gate)
         {
-            kept.RemoveAll(c => c.Path == info.Path);
-            kept.Add(info);
-            kept.Sort(ByStep);
-            deleted = Retention(kept, info);
+            if (saved is not null)
+            {
+                kept.RemoveAll(c => c.Path == saved.Path);
+                kept.Add(saved);
+                kept.Sort(ByStep);
+            }
+            deleted = Retention(kept, saved);
             kept.RemoveAll(deleted.Contains);
         }
+        ExceptionDispatchInfo? failure = null;
         foreach (var old in deleted)
         {
             // Checked again just before: a file that is no longer the manager's (replaced by hand) stays.
-            if (CheckpointFolder.Read(old.Path, modelType).Info?.Step == old.Step)
+            if (CheckpointFolder.Read(old.Path, modelType).Info?.Step != old.Step)
+            {
+                continue;
+            }
+            try
             {
                 File.Delete(old.Path);
             }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                if (saved is null)
+                {
+                    // A file that will not go must not stop the save: listed again, it is deleted once the save is on
+                    // disk, where a failure is reported.
+                    lock (gate)
+                    {
+                        kept.Add(old);
+                        kept.Sort(ByStep);
+                    }
+                }
+                else
+                {
+                    // Reported after the other deletions: one file that will not go does not keep the rest.
+                    failure ??= ExceptionDispatchInfo.Capture(e);
+                }
+            }
         }
+        failure?.Throw();
     }
 
     private static int ByStep(CheckpointInfo a, CheckpointInfo b) => a.Step != b.Step ? a.Step.CompareTo(b.Step) : string.CompareOrdinal(a.Path, b.Path);
 
-    /// <summary>The checkpoints retention no longer keeps: all but the newest KeepLast, the best KeepBest and the one just saved.</summary>
-    private List<CheckpointInfo> Retention(IReadOnlyList<CheckpointInfo> all, CheckpointInfo saved)
+    /// <summary>The checkpoints retention no longer keeps: all but the newest KeepLast, the best KeepBest and the one just saved, if any.</summary>
+    private List<CheckpointInfo> Retention(IReadOnlyList<CheckpointInfo> all, CheckpointInfo? saved)
     {
         if (options.KeepLast == 0)
         {
             return [];
         }
-        var keep = new HashSet<CheckpointInfo>(all.TakeLast(options.KeepLast)) { saved };
+        var keep = new HashSet<CheckpointInfo>(all.TakeLast(options.KeepLast));
+        if (saved is not null)
+        {
+            keep.Add(saved);
+        }
         keep.UnionWith(RankByMonitor(all).Take(options.KeepBest));
         return all.Where(c => !keep.Contains(c)).ToList();
     }

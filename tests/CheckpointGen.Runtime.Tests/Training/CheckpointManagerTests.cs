@@ -2,7 +2,9 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Threading;
 using CheckpointGen.Reliability;
+using CheckpointGen.Testing;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -49,6 +51,80 @@ public sealed class CheckpointManagerTests : IDisposable
         Assert.Equal(["step-4.safetensors", "step-5.safetensors"], FilesInFolder());
         Assert.Equal(folder.File("step-5.safetensors"), manager.Latest!.Path);
         Assert.Equal(0.1, manager.Latest.Metrics["val_loss"]);
+    }
+
+    [Fact]
+    public void What_retention_drops_from_the_files_already_there_goes_before_the_next_save_is_written()
+    {
+        // More checkpoints than retention keeps: what runs killed between a save's rename and its deletions leave behind.
+        using var model = Model();
+        using (var keepingAll = new CheckpointManager(model, folder.Path, new CheckpointManagerOptions { KeepLast = 0 }))
+        {
+            SaveSteps(keepingAll, model, Losses(0.5, 0.4, 0.3, 0.2));
+        }
+        var events = new List<string>();
+        using var watcher = new FileSystemWatcher(folder.Path);
+        watcher.Deleted += (_, e) => Add($"deleted {e.Name}");
+        watcher.Renamed += (_, e) => Add($"renamed to {e.Name}");
+        watcher.EnableRaisingEvents = true;
+        using var manager = new CheckpointManager(model, folder.Path, new CheckpointManagerOptions { KeepLast = 1 });
+
+        SaveSteps(manager, model, [(5, 0.1)]);
+
+        Assert.True(SpinWait.SpinUntil(() => Events().Contains("deleted step-4.safetensors"), TimeSpan.FromSeconds(10)), string.Join(", ", Events()));
+        Assert.Equal(
+            ["deleted step-1.safetensors", "deleted step-2.safetensors", "deleted step-3.safetensors", "renamed to step-5.safetensors", "deleted step-4.safetensors"],
+            Events());
+        Assert.Equal(["step-5.safetensors"], FilesInFolder());
+
+        void Add(string change)
+        {
+            lock (events)
+            {
+                events.Add(change);
+            }
+        }
+
+        string[] Events()
+        {
+            lock (events)
+            {
+                return [.. events];
+            }
+        }
+    }
+
+    [Fact]
+    public void A_checkpoint_that_will_not_be_deleted_does_not_stop_the_next_save()
+    {
+        using var model = Model();
+        using (var keepingAll = new CheckpointManager(model, folder.Path, new CheckpointManagerOptions { KeepLast = 0 }))
+        {
+            SaveSteps(keepingAll, model, Losses(0.5, 0.4, 0.3));
+        }
+        var stuck = folder.File("step-1.safetensors");
+        // Immutable: not even root may delete it. Only where the file system and the user may set that (ext4 and root here).
+        if (ProcessRunner.Run("chattr", ["+i", stuck]).ExitCode != 0)
+        {
+            return;
+        }
+        try
+        {
+            using var manager = new CheckpointManager(model, folder.Path, new CheckpointManagerOptions { KeepLast = 1 });
+            model.Fill(4);
+
+            // Before the write, step 1 stays and step 2 goes; once the save is on disk, step 3 goes and step 1's
+            // failure is reported.
+            Assert.Throws<UnauthorizedAccessException>(() => manager.Save(4));
+
+            Assert.Equal(["step-1.safetensors", "step-4.safetensors"], FilesInFolder());
+            Assert.Equal([4], Steps(manager));
+            Assert.Equal(4, Model().Also(m => m.LoadCheckpoint(folder.File("step-4.safetensors"))).Version());
+        }
+        finally
+        {
+            ProcessRunner.Run("chattr", ["-i", stuck]);
+        }
     }
 
     [Fact]
