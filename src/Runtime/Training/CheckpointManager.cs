@@ -99,12 +99,14 @@ public sealed class CheckpointManager : IDisposable
 
     /// <summary>
     /// Saves a checkpoint of the model at <paramref name="step"/>: the trainable state, the training state when given
-    /// (its optimizer and scheduler; the file records <paramref name="step"/> as its step), and the metrics; then deletes
-    /// what retention no longer keeps. With <see cref="CheckpointManagerOptions.Async"/>, returns once everything is copied
-    /// and writes in the background; a save still running is waited for first.
+    /// (its optimizer and scheduler; the file records <paramref name="step"/> as its step), and the metrics; deletes what
+    /// retention no longer keeps (what it would drop anyway before the write, the rest once the new file is on disk). With
+    /// <see cref="CheckpointManagerOptions.Async"/>, returns once everything is copied and writes in the background; a
+    /// save still running is waited for first.
     /// </summary>
     /// <returns>The checkpoint, with the path it has (or will have, while it is written in the background).</returns>
     /// <exception cref="Exception">The previous background save failed: its exception is rethrown here, once, and this save does not happen.</exception>
+    /// <exception cref="IOException">An old checkpoint could not be deleted (also <see cref="UnauthorizedAccessException"/>): thrown once the new file is on disk and the other deletions are done.</exception>
     public CheckpointInfo Save(long step, TrainingState? training = null, IReadOnlyDictionary<string, double>? metrics = null)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
