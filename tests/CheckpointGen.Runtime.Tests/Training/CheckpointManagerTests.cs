@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
@@ -62,36 +63,20 @@ public sealed class CheckpointManagerTests : IDisposable
         {
             SaveSteps(keepingAll, model, Losses(0.5, 0.4, 0.3, 0.2));
         }
-        var events = new List<string>();
+        var events = new ConcurrentQueue<string>();
         using var watcher = new FileSystemWatcher(folder.Path);
-        watcher.Deleted += (_, e) => Add($"deleted {e.Name}");
-        watcher.Renamed += (_, e) => Add($"renamed to {e.Name}");
+        watcher.Deleted += (_, e) => events.Enqueue($"deleted {e.Name}");
+        watcher.Renamed += (_, e) => events.Enqueue($"renamed to {e.Name}");
         watcher.EnableRaisingEvents = true;
         using var manager = new CheckpointManager(model, folder.Path, new CheckpointManagerOptions { KeepLast = 1 });
 
         SaveSteps(manager, model, [(5, 0.1)]);
 
-        Assert.True(SpinWait.SpinUntil(() => Events().Contains("deleted step-4.safetensors"), TimeSpan.FromSeconds(10)), string.Join(", ", Events()));
+        Assert.True(SpinWait.SpinUntil(() => events.Contains("deleted step-4.safetensors"), TimeSpan.FromSeconds(10)), string.Join(", ", events));
         Assert.Equal(
             ["deleted step-1.safetensors", "deleted step-2.safetensors", "deleted step-3.safetensors", "renamed to step-5.safetensors", "deleted step-4.safetensors"],
-            Events());
+            events.ToArray());
         Assert.Equal(["step-5.safetensors"], FilesInFolder());
-
-        void Add(string change)
-        {
-            lock (events)
-            {
-                events.Add(change);
-            }
-        }
-
-        string[] Events()
-        {
-            lock (events)
-            {
-                return [.. events];
-            }
-        }
     }
 
     [Fact]
