@@ -91,7 +91,7 @@ internal sealed class CheckpointSymbols
 
     private static CheckpointSymbols? CreateNew(Compilation compilation)
     {
-        var rules = PretrainedDeclarationRules.Create(compilation);
+        var rules = PretrainedDeclarationRules.For(compilation);
         var tensor = compilation.GetTypeByMetadataName("TorchSharp.torch+Tensor");
         return rules is null || tensor is null ? null : new CheckpointSymbols(compilation, rules, tensor);
     }

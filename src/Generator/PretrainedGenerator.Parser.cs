@@ -22,7 +22,7 @@ public sealed partial class PretrainedGenerator
 
         /// <summary>A <c>[Pretrained]</c> field's facts, or <see langword="null"/> when the declaration breaks a rule (an analyzer reports it).</summary>
         public static PretrainedFieldTarget? ParseField(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
-            => context.TargetSymbol is IFieldSymbol field && PretrainedDeclarationRules.Create(context.SemanticModel.Compilation) is { } rules
+            => context.TargetSymbol is IFieldSymbol field && PretrainedDeclarationRules.For(context.SemanticModel.Compilation) is { } rules
                 ? Parse(field, context.Attributes[0], rules, cancellationToken)
                 : null;
 
@@ -39,7 +39,7 @@ public sealed partial class PretrainedGenerator
         {
             if (context.SemanticModel.GetDeclaredSymbol(context.Node, cancellationToken) is not IPropertySymbol property
                 || PretrainedDeclarationRules.BackingField(property) is not { } field
-                || PretrainedDeclarationRules.Create(context.SemanticModel.Compilation) is not { } rules
+                || PretrainedDeclarationRules.For(context.SemanticModel.Compilation) is not { } rules
                 || rules.PretrainedAttribute(field) is not { ApplicationSyntaxReference: { } application } attribute
                 // Of the declarations of a partial property, only the one carrying the attribute counts, so the member comes once.
                 || application.SyntaxTree != context.Node.SyntaxTree
@@ -86,7 +86,7 @@ public sealed partial class PretrainedGenerator
             var member = Called(name.Identifier.ValueText);
             if (name.FirstAncestorOrSelf<TypeDeclarationSyntax>() is not { } declaration
                 || context.SemanticModel.GetDeclaredSymbol(declaration, cancellationToken) is not { } type
-                || PretrainedDeclarationRules.Create(context.SemanticModel.Compilation) is not { } rules)
+                || PretrainedDeclarationRules.For(context.SemanticModel.Compilation) is not { } rules)
             {
                 return null;
             }

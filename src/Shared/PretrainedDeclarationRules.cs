@@ -1,5 +1,6 @@
 using System.Collections.Generic;
 using System.Linq;
+using System.Runtime.CompilerServices;
 using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
@@ -67,11 +68,17 @@ internal sealed class PretrainedDeclarationRules
     /// <summary><c>torch.nn.Module</c>.</summary>
     public INamedTypeSymbol Module { get; }
 
+    /// <summary>The rules of each compilation, looked up once: the generator asks at every <c>[Pretrained]</c> member and call.</summary>
+    private static readonly ConditionalWeakTable<Compilation, StrongBox<PretrainedDeclarationRules?>> RulesOfCompilations = new();
+
     /// <summary>
     /// The rules for one compilation, or <see langword="null"/> when it lacks CheckpointGen or TorchSharp: without a module type
     /// no declaration can be valid, and without the attribute there is none.
     /// </summary>
-    public static PretrainedDeclarationRules? Create(Compilation compilation)
+    public static PretrainedDeclarationRules? For(Compilation compilation)
+        => RulesOfCompilations.GetValue(compilation, static c => new StrongBox<PretrainedDeclarationRules?>(Create(c))).Value;
+
+    private static PretrainedDeclarationRules? Create(Compilation compilation)
     {
         var pretrained = compilation.GetTypeByMetadataName(PretrainedAttributeName);
         var checkpointable = compilation.GetTypeByMetadataName("CheckpointGen.ICheckpointable");

@@ -142,6 +142,22 @@ public sealed class IncrementalTests
         }
     }
 
+    [Fact]
+    public void A_compilation_that_gains_the_runtime_reference_gets_its_members()
+    {
+        // The declaration rules are looked up once per compilation: the first compilation's answer (no CheckpointGen, so no
+        // rules) must not be the next one's.
+        var withRuntime = GeneratorHarness.Compile(First, Second, Unrelated);
+        var withoutRuntime = withRuntime.RemoveReferences(withRuntime.References.Where(r => r.Display?.EndsWith("CheckpointGen.dll", StringComparison.Ordinal) == true));
+        var driver = GeneratorHarness.CreateDriver();
+
+        driver = driver.RunGenerators(withoutRuntime);
+        Assert.Empty(driver.GetRunResult().GeneratedTrees);
+
+        driver = driver.RunGenerators(withRuntime);
+        Assert.Equal(["First.g.cs", "Second.g.cs"], driver.GetRunResult().GeneratedTrees.Select(t => System.IO.Path.GetFileName(t.FilePath)).Order());
+    }
+
     /// <summary>Walks every field of the object graph: only strings, primitives, enums and containers of them may appear.</summary>
     private static void AssertPlainData(object? value, HashSet<object> seen, string path)
     {
