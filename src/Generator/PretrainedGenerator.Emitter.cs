@@ -1,6 +1,5 @@
 using System.CodeDom.Compiler;
 using System.IO;
-using System.Linq;
 using CheckpointGen.Generator.Models;
 using Microsoft.CodeAnalysis.CSharp;
 
@@ -43,6 +42,10 @@ public sealed partial class PretrainedGenerator
                 writer.WriteLine($"partial {container.Keyword} {container.Name}");
                 OpenBlock(writer);
             }
+            foreach (var field in type.Fields)
+            {
+                writer.WriteLine($"[{Runtime}.PretrainedMember({FactArguments(field)})]");
+            }
             writer.WriteLine($"partial class {declaration.Name} : {Runtime}.ICheckpointable");
             OpenBlock(writer);
             WriteMembers(writer, type, prefixesProperty);
@@ -59,43 +62,40 @@ public sealed partial class PretrainedGenerator
         }
 
         /// <summary>
-        /// The facts (the policy with the members' current values), the methods the type's code calls without <c>this.</c>,
-        /// and the <c>train</c> override (and before C# 14 <c>PretrainedPrefixes</c>); each body is one static call into the
-        /// runtime, the cheapest code to compile. Saving and loading, and the members not written here, are extension
-        /// members in the runtime.
+        /// The methods the type's code calls without <c>this.</c> and the <c>train</c> override (and before C# 14
+        /// <c>PretrainedPrefixes</c>); each body is one static call into the runtime, the cheapest code to compile. The facts
+        /// are attributes on the type, from which the runtime builds the policy; saving and loading, and the members not
+        /// written here, are extension members in the runtime.
         /// </summary>
         private static void WriteMembers(IndentedTextWriter writer, ModelType type, bool prefixesProperty)
         {
-            var policy = $"{Runtime}.CheckpointPolicy {Runtime}.ICheckpointable.CheckpointPolicy =>";
-            if (type.Fields.Count == 1)
+            var first = true;
+            void Separate()
             {
-                // The common case in one call, with no PretrainedField to build: measurably cheaper to compile.
-                var field = type.Fields[0];
-                writer.WriteLine($"{policy} {Members}.Policy(this, {Literal(field.Name.TrimStart('@'))}, this.{field.Name}, {LiteralOrNull(field.Source)}, {LiteralOrNull(field.KeyPrefix)});");
-            }
-            else
-            {
-                writer.WriteLine($"{policy} new(this,");
-                writer.Indent++;
-                writer.WriteLine(string.Join(",\n" + new string(' ', 4 * writer.Indent), type.Fields.Select(FieldArgument)) + ");");
-                writer.Indent--;
+                if (!first)
+                {
+                    writer.WriteLineNoTabs(string.Empty);
+                }
+                first = false;
             }
 
             if (prefixesProperty)
             {
+                Separate();
                 Member(writer, "global::System.Collections.Generic.IReadOnlyList<string> PretrainedPrefixes", "PretrainedPrefixes");
             }
             foreach (var (member, signature) in CalledSignatures)
             {
                 if ((type.Called & member) != 0)
                 {
+                    Separate();
                     Member(writer, signature, member.ToString());
                 }
             }
 
             if (!type.Declaration.DeclaresTrain)
             {
-                writer.WriteLineNoTabs(string.Empty);
+                Separate();
                 writer.WriteLine("/// <summary>Sets the training mode; the pretrained parts stay in eval mode, since their BatchNorm statistics are never checkpointed and must not drift.</summary>");
                 writer.WriteLine("public override void train(bool train = true)");
                 OpenBlock(writer);
@@ -105,24 +105,27 @@ public sealed partial class PretrainedGenerator
             }
         }
 
-        private static string FieldArgument(PretrainedFieldInfo field)
+        /// <summary>The arguments of a member's <c>PretrainedMember</c> attribute, those left at their default left out.</summary>
+        private static string FactArguments(PretrainedFieldInfo field)
         {
-            var source = field.Source is null ? "" : $", Source: {Literal(field.Source)}";
-            var keyPrefix = field.KeyPrefix is null ? "" : $", KeyPrefix: {Literal(field.KeyPrefix)}";
-            return $"new {Runtime}.PretrainedField({Literal(field.Name.TrimStart('@'))}, this.{field.Name}{source}{keyPrefix})";
+            var name = Literal(field.Name.TrimStart('@'));
+            return field switch
+            {
+                { Source: { } source, KeyPrefix: { } keyPrefix } => $"{name}, {Literal(source)}, {Literal(keyPrefix)}",
+                { Source: { } source } => $"{name}, {Literal(source)}",
+                { KeyPrefix: { } keyPrefix } => $"{name}, keyPrefix: {Literal(keyPrefix)}",
+                _ => name,
+            };
         }
 
         /// <summary>A member of <c>ICheckpointable</c>, implemented by the runtime's static method of the same name.</summary>
         private static void Member(IndentedTextWriter writer, string signature, string name)
         {
-            writer.WriteLineNoTabs(string.Empty);
             writer.WriteLine("/// <inheritdoc/>");
             writer.WriteLine($"public {signature} => {Members}.{name}(this);");
         }
 
         private static string Literal(string value) => SymbolDisplay.FormatLiteral(value, quote: true);
-
-        private static string LiteralOrNull(string? value) => value is null ? "null" : Literal(value);
 
         private static void OpenBlock(IndentedTextWriter writer)
         {

@@ -38,7 +38,7 @@ public sealed class CheckpointPolicy
         this.fields = fields;
     }
 
-    /// <summary>The policy of a model: its <see cref="ICheckpointable.CheckpointPolicy"/>, which the generated code implements explicitly.</summary>
+    /// <summary>The policy of a model: its <see cref="ICheckpointable.CheckpointPolicy"/>.</summary>
     public static CheckpointPolicy Of(ICheckpointable model) => model.CheckpointPolicy;
 
     internal nn.Module Model { get; }

@@ -13,8 +13,9 @@ namespace CheckpointGen;
 public static class GeneratedMembers
 {
     /// <summary>
-    /// The policy of a model with one <see cref="PretrainedAttribute"/> member: what the generated
-    /// <see cref="ICheckpointable.CheckpointPolicy"/> returns (a model with more creates <see cref="CheckpointPolicy"/> itself).
+    /// The policy of a model with one <see cref="PretrainedAttribute"/> member: what <see cref="ICheckpointable.CheckpointPolicy"/>
+    /// returned in the code of earlier generators, kept for models they compiled. The generator now writes the type's facts
+    /// as <see cref="PretrainedMemberAttribute"/>s instead.
     /// </summary>
     /// <param name="model">The model.</param>
     /// <param name="name">The member's name, for messages.</param>

@@ -10,8 +10,9 @@ namespace CheckpointGen;
 /// (<see cref="CheckpointExtensions"/>): <c>model.SaveCheckpoint(path)</c>, <c>model.LoadCheckpoint(path)</c>.
 /// </summary>
 /// <remarks>
-/// Only <see cref="CheckpointPolicy"/> must be implemented: every other member has a default implementation that asks the
-/// policy. On a model type, <see cref="FreezePretrained"/>, <see cref="TrainableParameters"/> and <see cref="LoadPretrained"/>
+/// Every member has a default implementation. <see cref="CheckpointPolicy"/> builds the policy from the facts the generator
+/// writes on the model type (<see cref="PretrainedMemberAttribute"/>); a model written by hand implements it itself. The other
+/// members ask the policy. On a model type, <see cref="FreezePretrained"/>, <see cref="TrainableParameters"/> and <see cref="LoadPretrained"/>
 /// are generated only when the type's own code calls them without <c>this.</c>; everywhere else <c>model.FreezePretrained()</c>
 /// resolves to the extension method of the same name (<see cref="CheckpointExtensions.FreezePretrained(ICheckpointable)"/>),
 /// which calls the interface member.
@@ -38,7 +39,12 @@ public interface ICheckpointable
 
     /// <summary>
     /// The model's checkpoint facts and the behaviour behind every member. An enclosing model uses it to treat its
-    /// submodules' pretrained parts as its own; the generated code implements it explicitly.
+    /// submodules' pretrained parts as its own.
     /// </summary>
-    CheckpointPolicy CheckpointPolicy { get; }
+    /// <remarks>
+    /// Built on each call from the facts the generator writes on the model type, with the members' current values, so that
+    /// a member assigned anew is seen. A type without those facts throws <see cref="System.InvalidOperationException"/>
+    /// naming the likely cause, unless it implements this property itself.
+    /// </remarks>
+    CheckpointPolicy CheckpointPolicy => Parts.GeneratedFacts.Policy(this);
 }

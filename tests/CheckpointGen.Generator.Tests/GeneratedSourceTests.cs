@@ -86,8 +86,8 @@ public sealed class GeneratedSourceTests
         var code = result.GeneratedTrees.Single().GetText().Lines.Select(l => l.ToString().Trim())
             .Where(l => l.Length > 0 && !l.StartsWith("//", System.StringComparison.Ordinal) && l is not "{" and not "}")
             .ToList();
-        // #nullable, namespace, class, the policy, FreezePretrained (the constructor calls it) and the train override
-        // (three lines): every member body one call into the runtime. Before C# 14, PretrainedPrefixes makes nine.
+        // #nullable, namespace, the facts (one attribute), class, FreezePretrained (the constructor calls it) and the train
+        // override (three lines): every member body one call into the runtime. Before C# 14, PretrainedPrefixes makes nine.
         Assert.InRange(code.Count, 1, 8);
         Assert.DoesNotContain(code, l => l.Contains("CheckpointPolicy.Of(", System.StringComparison.Ordinal));
     }

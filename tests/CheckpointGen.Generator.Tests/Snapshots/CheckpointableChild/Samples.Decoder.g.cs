@@ -3,10 +3,9 @@
 
 namespace Samples
 {
+    [global::CheckpointGen.PretrainedMember("text_encoder", "weights/text.safetensors")]
     partial class Decoder : global::CheckpointGen.ICheckpointable
     {
-        global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => global::CheckpointGen.GeneratedMembers.Policy(this, "text_encoder", this.text_encoder, "weights/text.safetensors", null);
-
         /// <inheritdoc/>
         public void FreezePretrained() => global::CheckpointGen.GeneratedMembers.FreezePretrained(this);
 

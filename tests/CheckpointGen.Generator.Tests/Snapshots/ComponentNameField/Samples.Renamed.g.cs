@@ -3,10 +3,9 @@
 
 namespace Samples
 {
+    [global::CheckpointGen.PretrainedMember("encoder", "weights/backbone.dat")]
     partial class Renamed : global::CheckpointGen.ICheckpointable
     {
-        global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => global::CheckpointGen.GeneratedMembers.Policy(this, "encoder", this.encoder, "weights/backbone.dat", null);
-
         /// <inheritdoc/>
         public void FreezePretrained() => global::CheckpointGen.GeneratedMembers.FreezePretrained(this);
 

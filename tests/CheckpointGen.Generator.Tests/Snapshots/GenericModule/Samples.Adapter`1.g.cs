@@ -3,10 +3,9 @@
 
 namespace Samples
 {
+    [global::CheckpointGen.PretrainedMember("encoder")]
     partial class Adapter<TEncoder> : global::CheckpointGen.ICheckpointable
     {
-        global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => global::CheckpointGen.GeneratedMembers.Policy(this, "encoder", this.encoder, null, null);
-
         /// <inheritdoc/>
         public void FreezePretrained() => global::CheckpointGen.GeneratedMembers.FreezePretrained(this);
 

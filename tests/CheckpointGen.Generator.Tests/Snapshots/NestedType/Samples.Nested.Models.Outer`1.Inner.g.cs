@@ -7,10 +7,9 @@ namespace Samples.Nested
     {
         partial class Outer<TTag>
         {
+            [global::CheckpointGen.PretrainedMember("encoder", "weights/inner.safetensors")]
             partial class Inner : global::CheckpointGen.ICheckpointable
             {
-                global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => global::CheckpointGen.GeneratedMembers.Policy(this, "encoder", this.encoder, "weights/inner.safetensors", null);
-
                 /// <inheritdoc/>
                 public void FreezePretrained() => global::CheckpointGen.GeneratedMembers.FreezePretrained(this);
 

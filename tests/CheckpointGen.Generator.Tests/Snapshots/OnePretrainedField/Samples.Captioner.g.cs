@@ -3,10 +3,9 @@
 
 namespace Samples
 {
+    [global::CheckpointGen.PretrainedMember("vae", "weights/vae.safetensors")]
     partial class Captioner : global::CheckpointGen.ICheckpointable
     {
-        global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => global::CheckpointGen.GeneratedMembers.Policy(this, "vae", this.vae, "weights/vae.safetensors", null);
-
         /// <inheritdoc/>
         public void FreezePretrained() => global::CheckpointGen.GeneratedMembers.FreezePretrained(this);
 

@@ -3,12 +3,10 @@
 
 namespace Samples.Vision
 {
+    [global::CheckpointGen.PretrainedMember("image", "weights/clip.safetensors", "vision_model.")]
+    [global::CheckpointGen.PretrainedMember("text")]
     partial class DualEncoder : global::CheckpointGen.ICheckpointable
     {
-        global::CheckpointGen.CheckpointPolicy global::CheckpointGen.ICheckpointable.CheckpointPolicy => new(this,
-            new global::CheckpointGen.PretrainedField("image", this.image, Source: "weights/clip.safetensors", KeyPrefix: "vision_model."),
-            new global::CheckpointGen.PretrainedField("text", this.text));
-
         /// <inheritdoc/>
         public void FreezePretrained() => global::CheckpointGen.GeneratedMembers.FreezePretrained(this);
 
