@@ -34,6 +34,11 @@ internal static class DiagnosticDescriptors
         "A type with [Pretrained] fields must not be file-local",
         "'{0}' is file-local, so the generated checkpoint methods of '{1}', which live in another file, cannot be added to it: remove the 'file' modifier");
 
+    public static readonly DiagnosticDescriptor NoPolicy = Create(
+        "CKPT006", Usage, DiagnosticSeverity.Error,
+        "A type implementing ICheckpointable must have a checkpoint policy",
+        "'{0}' implements ICheckpointable but has no checkpoint policy, so its first save, load or freeze throws: declare its pretrained modules with [Pretrained] in a partial type, or implement ICheckpointable.CheckpointPolicy");
+
     public static readonly DiagnosticDescriptor NeverFrozen = Create(
         "CKPT010", Reliability, DiagnosticSeverity.Warning,
         "Pretrained modules are never frozen",

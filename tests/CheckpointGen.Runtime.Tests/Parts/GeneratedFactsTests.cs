@@ -58,6 +58,7 @@ public sealed class GeneratedFactsTests
         Assert.Equal(["head.bias", "head.weight"], model.TrainableStateDict().Keys.Order(StringComparer.Ordinal));
     }
 
+    /// <summary>What CKPT006 reports where the analyzers run (this project runs only the generator).</summary>
     private sealed class WithoutFacts : nn.Module<Tensor, Tensor>, ICheckpointable
     {
         public WithoutFacts() : base(nameof(WithoutFacts))
