@@ -42,12 +42,11 @@ public sealed class CheckpointableImplementationAnalyzer : CheckpointAnalyzer
     /// </summary>
     private static bool HasNoPolicy(INamedTypeSymbol type, IPropertySymbol policy, INamedTypeSymbol facts, CheckpointSymbols symbols)
     {
-        if (type.TypeKind != TypeKind.Class || type.IsAbstract
-            || !type.AllInterfaces.Contains(symbols.Checkpointable, SymbolEqualityComparer.Default)
-            || !SymbolEqualityComparer.Default.Equals(type.FindImplementationForInterfaceMember(policy), policy))
+        if (type.TypeKind != TypeKind.Class || type.IsAbstract || !type.AllInterfaces.Contains(symbols.Checkpointable, SymbolEqualityComparer.Default))
         {
             return false;
         }
+        // The model types, the common case, first: their own members say so.
         for (var current = type; current is not null; current = current.BaseType)
         {
             var definition = current.OriginalDefinition;
@@ -57,6 +56,6 @@ public sealed class CheckpointableImplementationAnalyzer : CheckpointAnalyzer
                 return false;
             }
         }
-        return true;
+        return SymbolEqualityComparer.Default.Equals(type.FindImplementationForInterfaceMember(policy), policy);
     }
 }
