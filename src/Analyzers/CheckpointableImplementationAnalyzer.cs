@@ -37,12 +37,13 @@ public sealed class CheckpointableImplementationAnalyzer : CheckpointAnalyzer
     }
 
     /// <summary>
-    /// A concrete class whose <c>CheckpointPolicy</c> is the interface's default, while neither it nor a base type has
+    /// A concrete class (or a struct) whose <c>CheckpointPolicy</c> is the interface's default, while neither it nor a base type has
     /// <c>[Pretrained]</c> members or the generated facts the default builds the policy from.
     /// </summary>
     private static bool HasNoPolicy(INamedTypeSymbol type, IPropertySymbol policy, INamedTypeSymbol facts, CheckpointSymbols symbols)
     {
-        if (type.TypeKind != TypeKind.Class || type.IsAbstract || !type.AllInterfaces.Contains(symbols.Checkpointable, SymbolEqualityComparer.Default))
+        if (type.TypeKind is not (TypeKind.Class or TypeKind.Struct) || type.IsAbstract
+            || !type.AllInterfaces.Contains(symbols.Checkpointable, SymbolEqualityComparer.Default))
         {
             return false;
         }

@@ -15,7 +15,8 @@ namespace CheckpointGen;
 
 /// <summary>
 /// The checkpoint facts of one model, its <see cref="PretrainedAttribute"/> members with their current values, and the
-/// front to everything the runtime does with them. The generated code creates it; a model written by hand can too.
+/// front to everything the runtime does with them. <see cref="ICheckpointable.CheckpointPolicy"/> builds it from the facts the
+/// generator writes on a model type; a model written by hand can create it too.
 /// The work itself is in the layers below: <c>Parts</c> (which keys are pretrained), <c>Saving</c>, <c>Loading</c>
 /// (a checked plan, then an apply), <c>Pretrained</c> (weights from their sources), <c>Training</c> and <c>Format</c>.
 /// </summary>

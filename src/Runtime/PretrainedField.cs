@@ -2,7 +2,7 @@ using TorchSharp;
 
 namespace CheckpointGen;
 
-/// <summary>A <see cref="PretrainedAttribute"/> field, as the generated code hands it to <see cref="CheckpointPolicy"/>.</summary>
+/// <summary>A <see cref="PretrainedAttribute"/> member with its current value, as <see cref="CheckpointPolicy"/> holds it.</summary>
 /// <param name="Name">The field's name, for messages.</param>
 /// <param name="Module">The field's current value.</param>
 /// <param name="Source">The attribute's <see cref="PretrainedAttribute.Source"/>.</param>

@@ -25,6 +25,10 @@ public sealed class CheckpointableImplementationTests
             public override Tensor forward(Tensor x) => x;
         }
 
+        public struct {|#2:HandStruct|} : ICheckpointable
+        {
+        }
+
         public sealed class WithPolicy : nn.Module<Tensor, Tensor>, ICheckpointable
         {
             private readonly Linear vae = nn.Linear(4, 4);
@@ -53,5 +57,6 @@ public sealed class CheckpointableImplementationTests
         }
         """,
         Verify.Diagnostic(DiagnosticDescriptors.NoPolicy, 0).WithArguments("Hand"),
-        Verify.Diagnostic(DiagnosticDescriptors.NoPolicy, 1).WithArguments("HandDerived"));
+        Verify.Diagnostic(DiagnosticDescriptors.NoPolicy, 1).WithArguments("HandDerived"),
+        Verify.Diagnostic(DiagnosticDescriptors.NoPolicy, 2).WithArguments("HandStruct"));
 }
