@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using CheckpointGen.Runtime.Tests.Models;
 using TorchSharp.Modules;
+using TorchSharp.Utils;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -19,9 +20,10 @@ public sealed class GeneratedFactsTests
     {
         using var model = new PropertyMembers();
 
-        // Prefixes are the names the modules are registered under: RegisterComponents names a property's module by its backing field.
-        Assert.Equal(["<Encoder>k__BackingField.", "<Vae>k__BackingField.", "<event>k__BackingField.", "vae."], model.PretrainedPrefixes.Order(StringComparer.Ordinal));
-        Assert.All(new[] { model.Vae, model.Encoder, model.@event, model.VaeField }, part =>
+        // Prefixes are the names the modules are registered under: RegisterComponents names a property's module by its
+        // backing field, unless [field: ComponentName] names it.
+        Assert.Equal(["<Encoder>k__BackingField.", "<Vae>k__BackingField.", "<event>k__BackingField.", "text.", "vae."], model.PretrainedPrefixes.Order(StringComparer.Ordinal));
+        Assert.All(new[] { model.Vae, model.Encoder, model.@event, model.Text, model.VaeField }, part =>
         {
             Assert.All(part.parameters(), p => Assert.False(p.requires_grad));
             Assert.False(part.training);
@@ -35,7 +37,7 @@ public sealed class GeneratedFactsTests
         var facts = typeof(PropertyMembers).GetCustomAttributes(typeof(PretrainedMemberAttribute), inherit: false).Cast<PretrainedMemberAttribute>();
 
         // The generator lists fields first, then properties, each in declaration order; the policy keeps that order.
-        Assert.Equal(["vae", "Vae", "Encoder", "event"], facts.Select(f => f.Name));
+        Assert.Equal(["vae", "Vae", "Encoder", "event", "Text"], facts.Select(f => f.Name));
     }
 
     [Fact]
@@ -81,7 +83,10 @@ public sealed class GeneratedFactsTests
     }
 }
 
-/// <summary>Pretrained members of every kind: an auto-property, a property using <c>field</c>, a keyword-named one and a field.</summary>
+/// <summary>
+/// Pretrained members of every kind: an auto-property, a property using <c>field</c>, a keyword-named one, one registered
+/// under a name of its own, and a field.
+/// </summary>
 public sealed partial class PropertyMembers : nn.Module<Tensor, Tensor>
 {
     [field: Pretrained]
@@ -92,6 +97,10 @@ public sealed partial class PropertyMembers : nn.Module<Tensor, Tensor>
 
     [field: Pretrained]
     public Encoder @event { get; } = new();
+
+    [field: Pretrained]
+    [field: ComponentName(Name = "text")]
+    public Encoder Text { get; } = new();
 
     [Pretrained]
     private readonly Encoder vae = new();
@@ -113,7 +122,9 @@ public sealed partial class PropertyMembers : nn.Module<Tensor, Tensor>
         using var b = Encoder.forward(x);
         using var c = @event.forward(x);
         using var d = vae.forward(x);
-        using var sum = a + b + c;
+        using var e = Text.forward(x);
+        using var partial = a + b + c;
+        using var sum = partial + e;
         return head.forward(sum + d);
     }
 }
