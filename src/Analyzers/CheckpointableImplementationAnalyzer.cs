@@ -42,17 +42,17 @@ public sealed class CheckpointableImplementationAnalyzer : CheckpointAnalyzer
     /// </summary>
     private static bool HasNoPolicy(INamedTypeSymbol type, IPropertySymbol policy, INamedTypeSymbol facts, CheckpointSymbols symbols)
     {
+        // The model types, the common case, first: their [Pretrained] members say so.
         if (type.TypeKind is not (TypeKind.Class or TypeKind.Struct) || type.IsAbstract
-            || !type.AllInterfaces.Contains(symbols.Checkpointable, SymbolEqualityComparer.Default))
+            || !type.AllInterfaces.Contains(symbols.Checkpointable, SymbolEqualityComparer.Default)
+            || symbols.FirstPretrainedField(type) is not null)
         {
             return false;
         }
-        // The model types, the common case, first: their own members say so.
+        // A type compiled elsewhere shows its generated facts, not its private [Pretrained] fields.
         for (var current = type; current is not null; current = current.BaseType)
         {
-            var definition = current.OriginalDefinition;
-            if (symbols.Rules.PretrainedMembers(definition).Any()
-                || definition.GetAttributes().Any(a => SymbolEqualityComparer.Default.Equals(a.AttributeClass, facts)))
+            if (current.OriginalDefinition.GetAttributes().Any(a => SymbolEqualityComparer.Default.Equals(a.AttributeClass, facts)))
             {
                 return false;
             }
