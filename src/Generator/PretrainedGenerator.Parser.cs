@@ -99,7 +99,7 @@ public sealed partial class PretrainedGenerator
                 }
                 if (rules.PretrainedMembers(current.OriginalDefinition).Any())
                 {
-                    return new MemberCall(HintName(current.OriginalDefinition), member);
+                    return new MemberCall(Key(current.OriginalDefinition), member);
                 }
             }
             return null;
@@ -128,7 +128,7 @@ public sealed partial class PretrainedGenerator
             var containers = Enumerable.Reverse(PretrainedDeclarationRules.TypeAndContainers(type.ContainingType).ToArray());
             var ns = NamespaceOf(type);
             return new ModelTypeDeclaration(
-                HintName(type),
+                Key(type),
                 ns,
                 containers.Select(c => new ContainingType(Keyword(c), c.ToDisplayString(NameWithTypeParameters))).ToEquatableArray(),
                 type.ToDisplayString(NameWithTypeParameters),
@@ -149,13 +149,13 @@ public sealed partial class PretrainedGenerator
             => type.GetMembers("train").OfType<IMethodSymbol>().Any(m => m.Parameters.Length == 1 && m.Parameters[0].Type.SpecialType == SpecialType.System_Boolean);
 
         /// <summary>
-        /// The type's file name, unique per type: namespace, containing types and the type by their metadata names
-        /// (<c>Samples.Outer`1.Inner.g.cs</c>), verbatim-identifier marks dropped, anything else Roslyn refuses replaced.
+        /// A key unique per type: the namespace, then the containing types and the type by their metadata names, nested
+        /// types after a '+' as in reflection (<c>Samples.Outer`1+Inner</c>), so that no nesting reads like a namespace.
         /// </summary>
-        private static string HintName(INamedTypeSymbol type)
+        private static string Key(INamedTypeSymbol type)
         {
-            var typeName = string.Join(".", new[] { NamespaceOf(type) }.Concat(Enumerable.Reverse(PretrainedDeclarationRules.TypeAndContainers(type).Select(t => t.MetadataName).ToArray())).Where(n => n is not null));
-            return new string(typeName.Replace("@", "").Select(c => char.IsLetterOrDigit(c) || c is '.' or '_' or '-' or '`' ? c : '_').ToArray()) + ".g.cs";
+            var nesting = string.Join("+", Enumerable.Reverse(PretrainedDeclarationRules.TypeAndContainers(type).Select(t => t.MetadataName).ToArray()));
+            return NamespaceOf(type) is { } ns ? ns + "." + nesting : nesting;
         }
 
         private static string? NamespaceOf(INamedTypeSymbol type)

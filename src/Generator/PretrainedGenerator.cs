@@ -6,8 +6,8 @@ using Microsoft.CodeAnalysis.CSharp.Syntax;
 namespace CheckpointGen.Generator;
 
 /// <summary>
-/// Writes, for each partial <c>torch.nn.Module</c> type with <c>[Pretrained]</c> members, one file with its
-/// <c>ICheckpointable</c> members. Declarations that break a rule of <see cref="PretrainedDeclarationRules"/> are skipped;
+/// Writes, for each partial <c>torch.nn.Module</c> type with <c>[Pretrained]</c> members, its <c>ICheckpointable</c>
+/// members, all types in one file. Declarations that break a rule of <see cref="PretrainedDeclarationRules"/> are skipped;
 /// the analyzers report them.
 /// </summary>
 [Generator(LanguageNames.CSharp)]
@@ -66,7 +66,13 @@ public sealed partial class PretrainedGenerator : IIncrementalGenerator
             .Select(static (options, _) => !Parser.HasExtensionProperties(options));
 
         context.RegisterSourceOutput(
-            types.Combine(prefixesProperty),
-            static (output, input) => output.AddSource(input.Left.Declaration.HintName, Emitter.Emit(input.Left, input.Right)));
+            types.Collect().Combine(prefixesProperty),
+            static (output, input) =>
+            {
+                if (!input.Left.IsEmpty)
+                {
+                    output.AddSource(Emitter.FileName, Emitter.Emit(input.Left, input.Right));
+                }
+            });
     }
 }

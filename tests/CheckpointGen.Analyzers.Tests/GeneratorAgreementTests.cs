@@ -1,6 +1,6 @@
-using System.IO;
 using System.Linq;
 using System.Threading.Tasks;
+using CheckpointGen.Testing;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Diagnostics;
@@ -21,10 +21,10 @@ public sealed class GeneratorAgreementTests
 
         """;
 
-    /// <summary>The model type's generated file, the declaration, and the error that must explain a skip (none: the file is generated).</summary>
+    /// <summary>The model type, the declaration, and the error that must explain a skip (none: the type gets generated members).</summary>
     public static TheoryData<string, string, string?> Declarations => new()
     {
-        { "Valid.g.cs", """
+        { "Valid", """
             public partial class Valid : nn.Module<Tensor, Tensor>
             {
                 [Pretrained("w.safetensors")] private readonly Linear encoder = nn.Linear(2, 2);
@@ -32,7 +32,7 @@ public sealed class GeneratorAgreementTests
                 public override Tensor forward(Tensor x) => encoder.forward(x);
             }
             """, null },
-        { "Adapter`1.g.cs", """
+        { "Adapter", """
             public partial class Adapter<TEncoder> : nn.Module<Tensor, Tensor> where TEncoder : nn.Module<Tensor, Tensor>
             {
                 [Pretrained] private readonly TEncoder encoder;
@@ -40,7 +40,7 @@ public sealed class GeneratorAgreementTests
                 public override Tensor forward(Tensor x) => encoder.forward(x);
             }
             """, null },
-        { "Outer.Inner.g.cs", """
+        { "Outer.Inner", """
             public static partial class Outer
             {
                 private sealed partial class Inner : nn.Module<Tensor, Tensor>
@@ -51,7 +51,7 @@ public sealed class GeneratorAgreementTests
                 }
             }
             """, null },
-        { "Captioner.g.cs", """
+        { "Captioner", """
             public partial class Captioner : nn.Module<Tensor, Tensor>
             {
                 [field: Pretrained("w.safetensors")] public Linear Encoder { get; } = nn.Linear(2, 2);
@@ -59,7 +59,7 @@ public sealed class GeneratorAgreementTests
                 public override Tensor forward(Tensor x) => Encoder.forward(x);
             }
             """, null },
-        { "NotPartial.g.cs", """
+        { "NotPartial", """
             public class NotPartial : nn.Module<Tensor, Tensor>
             {
                 [Pretrained] private readonly Linear encoder = nn.Linear(2, 2);
@@ -67,7 +67,7 @@ public sealed class GeneratorAgreementTests
                 public override Tensor forward(Tensor x) => encoder.forward(x);
             }
             """, "CKPT001" },
-        { "Outer.Inner.g.cs", """
+        { "Outer.Inner", """
             public class Outer
             {
                 public partial class Inner : nn.Module<Tensor, Tensor>
@@ -78,29 +78,29 @@ public sealed class GeneratorAgreementTests
                 }
             }
             """, "CKPT001" },
-        { "Holder.g.cs", """
+        { "Holder", """
             public partial class Holder
             {
                 [Pretrained] private readonly Linear encoder = nn.Linear(2, 2);
             }
             """, "CKPT002" },
-        { "Holder.g.cs", """
+        { "Holder", """
             public partial struct Holder
             {
                 [Pretrained] private readonly Linear encoder;
                 public Holder() { encoder = nn.Linear(2, 2); }
             }
             """, "CKPT002" },
-        { "Holder.g.cs", """
+        { "Holder", """
             public partial record struct Holder([field: Pretrained] Linear Encoder);
             """, "CKPT002" },
-        { "IHolder.g.cs", """
+        { "IHolder", """
             public partial interface IHolder
             {
                 [Pretrained] static readonly Linear Shared = nn.Linear(2, 2);
             }
             """, "CKPT002" },
-        { "Model.g.cs", """
+        { "Model", """
             public partial class Model : nn.Module<Tensor, Tensor>
             {
                 [Pretrained] private readonly Tensor scale = ones(2);
@@ -108,7 +108,7 @@ public sealed class GeneratorAgreementTests
                 public override Tensor forward(Tensor x) => x * scale;
             }
             """, "CKPT003" },
-        { "Model.g.cs", """
+        { "Model", """
             public partial class Model : nn.Module<Tensor, Tensor>
             {
                 [Pretrained] private static readonly Linear Shared = nn.Linear(2, 2);
@@ -116,7 +116,7 @@ public sealed class GeneratorAgreementTests
                 public override Tensor forward(Tensor x) => Shared.forward(x);
             }
             """, "CKPT003" },
-        { "Model.g.cs", """
+        { "Model", """
             public partial class Model : nn.Module<Tensor, Tensor>
             {
                 [Pretrained] private const Linear? None = null;
@@ -124,7 +124,7 @@ public sealed class GeneratorAgreementTests
                 public override Tensor forward(Tensor x) => x;
             }
             """, "CKPT003" },
-        { "Model.g.cs", """
+        { "Model", """
             public partial class Model : nn.Module<Tensor, Tensor>
             {
                 [field: Pretrained] public event System.Action? Changed;
@@ -132,7 +132,7 @@ public sealed class GeneratorAgreementTests
                 public override Tensor forward(Tensor x) => x;
             }
             """, "CKPT003" },
-        { "Model.g.cs", """
+        { "Model", """
             public partial class Model : nn.Module<Tensor, Tensor>
             {
                 [field: Pretrained] public static Linear Shared { get; } = nn.Linear(2, 2);
@@ -140,7 +140,7 @@ public sealed class GeneratorAgreementTests
                 public override Tensor forward(Tensor x) => Shared.forward(x);
             }
             """, "CKPT003" },
-        { "Model.g.cs", """
+        { "Model", """
             public partial class Model : nn.Module<Tensor, Tensor>
             {
                 [field: Pretrained] public Linear Encoder { set => field = value; }
@@ -148,10 +148,10 @@ public sealed class GeneratorAgreementTests
                 public override Tensor forward(Tensor x) => x;
             }
             """, "CKPT003" },
-        { "Tag.g.cs", """
+        { "Tag", """
             public enum Tag { [Pretrained] First }
             """, "CKPT003" },
-        { "Derived.g.cs", """
+        { "Derived", """
             public partial class Base : nn.Module<Tensor, Tensor>
             {
                 [Pretrained] private readonly Linear encoder = nn.Linear(2, 2);
@@ -164,7 +164,7 @@ public sealed class GeneratorAgreementTests
                 [Pretrained] private readonly Linear second = nn.Linear(2, 2);
             }
             """, "CKPT004" },
-        { "Hidden.g.cs", """
+        { "Hidden", """
             file partial class Hidden : nn.Module<Tensor, Tensor>
             {
                 [Pretrained] private readonly Linear encoder = nn.Linear(2, 2);
@@ -172,7 +172,7 @@ public sealed class GeneratorAgreementTests
                 public override Tensor forward(Tensor x) => encoder.forward(x);
             }
             """, "CKPT005" },
-        { "Models.Inner.g.cs", """
+        { "Models.Inner", """
             file static partial class Models
             {
                 public partial class Inner : nn.Module<Tensor, Tensor>
@@ -187,10 +187,10 @@ public sealed class GeneratorAgreementTests
 
     [Theory]
     [MemberData(nameof(Declarations))]
-    public async Task The_generator_skips_a_declaration_exactly_when_the_analyzer_reports_it(string generatedFile, string source, string? error)
+    public async Task The_generator_skips_a_declaration_exactly_when_the_analyzer_reports_it(string modelType, string source, string? error)
     {
         var (result, output) = UserCompilation.Generate("UserModels", OutputKind.DynamicallyLinkedLibrary, [CSharpSyntaxTree.ParseText(Usings + source, UserCompilation.ParseOptions)]);
-        var generated = result.GeneratedTrees.Select(t => Path.GetFileName(t.FilePath)).ToArray();
+        var generated = GeneratedModels.Names(result);
 
         var reported = await output
             .WithAnalyzers([new PretrainedDeclarationAnalyzer()])
@@ -200,12 +200,12 @@ public sealed class GeneratorAgreementTests
         Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
         if (error is null)
         {
-            Assert.Contains(generatedFile, generated);
+            Assert.Contains(modelType, generated);
             Assert.Empty(reported);
         }
         else
         {
-            Assert.DoesNotContain(generatedFile, generated);
+            Assert.DoesNotContain(modelType, generated);
             Assert.Contains(reported, d => d.Id == error && d.Severity == DiagnosticSeverity.Error);
         }
     }

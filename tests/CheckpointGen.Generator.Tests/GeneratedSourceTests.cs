@@ -1,7 +1,9 @@
 using System.IO;
 using System.Linq;
+using CheckpointGen.Testing;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Xunit;
 
 namespace CheckpointGen.Generator.Tests;
@@ -93,10 +95,39 @@ public sealed class GeneratedSourceTests
     }
 
     [Fact]
-    public void Every_type_gets_its_own_file()
+    public void All_model_types_share_one_file_each_namespace_written_once_in_an_order_of_their_own()
     {
-        var (result, _) = GeneratorHarness.Run(Snapshots.ReadCase("CheckpointableChild"));
+        const string others = """
+            using CheckpointGen;
+            using TorchSharp.Modules;
+            using static TorchSharp.torch;
 
-        Assert.Equal(["Samples.Decoder.g.cs", "Samples.Pipeline.g.cs"], result.GeneratedTrees.Select(t => Path.GetFileName(t.FilePath)).Order());
+            namespace Other
+            {
+                public partial class Zeta : nn.Module<Tensor, Tensor>
+                {
+                    [Pretrained] private readonly Linear encoder = nn.Linear(2, 2);
+                    public Zeta() : base("z") { RegisterComponents(); }
+                    public override Tensor forward(Tensor x) => encoder.forward(x);
+                }
+            }
+
+            public partial class Global : nn.Module<Tensor, Tensor>
+            {
+                [Pretrained] private readonly Linear encoder = nn.Linear(2, 2);
+                public Global() : base("g") { RegisterComponents(); }
+                public override Tensor forward(Tensor x) => encoder.forward(x);
+            }
+            """;
+        var samples = Snapshots.ReadCase("CheckpointableChild");
+        var (result, output) = GeneratorHarness.Run(samples, others);
+        var (reversed, _) = GeneratorHarness.Run(others, samples);
+
+        var file = Assert.Single(result.GeneratedTrees);
+        Assert.Equal("PretrainedModels.g.cs", Path.GetFileName(file.FilePath));
+        Assert.Equal(["Global", "Other.Zeta", "Samples.Decoder", "Samples.Pipeline"], GeneratedModels.Names(result));
+        Assert.Equal(["Other", "Samples"], file.GetRoot().DescendantNodes().OfType<BaseNamespaceDeclarationSyntax>().Select(n => n.Name.ToString()));
+        Assert.Equal(file.GetText().ToString(), Assert.Single(reversed.GeneratedTrees).GetText().ToString());
+        Assert.Empty(output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning));
     }
 }

@@ -1,4 +1,5 @@
 using System.Linq;
+using CheckpointGen.Testing;
 using Microsoft.CodeAnalysis;
 using Xunit;
 
@@ -121,7 +122,7 @@ public sealed class InvalidDeclarationTests
             }
             """);
 
-        Assert.Equal("event.models.Fine.g.cs", System.IO.Path.GetFileName(result.GeneratedTrees.Single().FilePath));
+        Assert.Equal(["@event.models.Fine"], GeneratedModels.Names(result));
         Assert.Empty(result.Diagnostics);
         Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
     }
@@ -144,7 +145,7 @@ public sealed class InvalidDeclarationTests
             }
             """);
 
-        Assert.Equal("Base.g.cs", System.IO.Path.GetFileName(result.GeneratedTrees.Single().FilePath));
+        Assert.Equal(["Base"], GeneratedModels.Names(result));
         Assert.Empty(output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning));
     }
 
@@ -168,7 +169,7 @@ public sealed class InvalidDeclarationTests
             }
             """);
 
-        Assert.Equal("Fine.g.cs", System.IO.Path.GetFileName(result.GeneratedTrees.Single().FilePath));
+        Assert.Equal(["Fine"], GeneratedModels.Names(result));
         Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
     }
 }

@@ -11,13 +11,13 @@ namespace CheckpointGen.Generator.Models;
 internal sealed record ContainingType(string Keyword, string Name);
 
 /// <summary>Where a model type is declared and what the generator must know of it, its fields aside.</summary>
-/// <param name="HintName">The generated file's name; unique per type, it is also the key <see cref="MemberCall"/>s find their type by.</param>
+/// <param name="Key">Unique per type (<c>Samples.Outer`1+Inner</c>): what <see cref="MemberCall"/>s find their type by, and the order types are written in.</param>
 /// <param name="Namespace">The namespace, or <see langword="null"/> for the global one.</param>
 /// <param name="ContainingTypes">Enclosing types, outermost first.</param>
 /// <param name="Name">The name with its type parameters.</param>
 /// <param name="DeclaresTrain">The type already declares <c>train(bool)</c>: no override is generated.</param>
 internal sealed record ModelTypeDeclaration(
-    string HintName,
+    string Key,
     string? Namespace,
     EquatableArray<ContainingType> ContainingTypes,
     string Name,
@@ -46,11 +46,11 @@ internal enum CalledMembers
 }
 
 /// <summary>A simple name (<c>FreezePretrained()</c>, not <c>x.FreezePretrained()</c>) that only a generated member can satisfy.</summary>
-/// <param name="TypeKey">The <see cref="ModelTypeDeclaration.HintName"/> of the model type the name must find the member in.</param>
+/// <param name="TypeKey">The <see cref="ModelTypeDeclaration.Key"/> of the model type the name must find the member in.</param>
 /// <param name="Member">The member it names.</param>
 internal sealed record MemberCall(string TypeKey, CalledMembers Member);
 
-/// <summary>Everything the emitter needs to write one model type's file.</summary>
+/// <summary>Everything the emitter needs to write one model type.</summary>
 /// <param name="Declaration">Where the type is declared.</param>
 /// <param name="Fields">Its <c>[Pretrained]</c> members, in declaration order.</param>
 /// <param name="Called">The members written because code calls them without <c>this.</c>.</param>
@@ -68,6 +68,6 @@ internal sealed record ModelType(ModelTypeDeclaration Declaration, EquatableArra
             .Select(g => new ModelType(
                 g.Key,
                 g.Select(t => t.Field).ToEquatableArray(),
-                called.TryGetValue(g.Key.HintName, out var members) ? members : CalledMembers.None));
+                called.TryGetValue(g.Key.Key, out var members) ? members : CalledMembers.None));
     }
 }

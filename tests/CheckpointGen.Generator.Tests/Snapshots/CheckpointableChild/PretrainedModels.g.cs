@@ -16,4 +16,18 @@ namespace Samples
             global::CheckpointGen.GeneratedMembers.KeepPretrainedInEval(this);
         }
     }
+
+    [global::CheckpointGen.PretrainedMember("vae", "weights/vae.safetensors")]
+    partial class Pipeline : global::CheckpointGen.ICheckpointable
+    {
+        /// <inheritdoc/>
+        public void FreezePretrained() => global::CheckpointGen.GeneratedMembers.FreezePretrained(this);
+
+        /// <summary>Sets the training mode; the pretrained parts stay in eval mode, since their BatchNorm statistics are never checkpointed and must not drift.</summary>
+        public override void train(bool train = true)
+        {
+            base.train(train);
+            global::CheckpointGen.GeneratedMembers.KeepPretrainedInEval(this);
+        }
+    }
 }
