@@ -14,7 +14,8 @@ namespace CheckpointGen.Analyzers;
 /// CKPT010: a model that nothing freezes when it is constructed. A freeze counts when it runs as part of construction:
 /// a <c>FreezePretrained()</c> or <c>LoadPretrained()</c> on the new instance in a constructor, in a method a constructor
 /// calls on it or hands it to (a bounded number of calls deep), in every factory that creates it (when its constructors are
-/// private), or, for an abstract model, in a constructor of a type deriving from it. A lambda is not counted: it may never run.
+/// private), or, for a model only derived types build (abstract, or with protected constructors only), in a constructor
+/// of a type deriving from it. A lambda is not counted: it may never run.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class FreezeInConstructorAnalyzer : CheckpointAnalyzer
@@ -25,7 +26,7 @@ public sealed class FreezeInConstructorAnalyzer : CheckpointAnalyzer
     /// <summary>After the constructor's last <c>RegisterComponents()</c> or <c>register_module(...)</c>.</summary>
     internal const string AfterRegistration = nameof(AfterRegistration);
 
-    /// <summary>At the end of a constructor of a type that is not abstract: construction of the type's own part ends there.</summary>
+    /// <summary>At the end of a constructor of a type that is built as it is (not only by derived types): construction of the type's own part ends there.</summary>
     internal const string AtEnd = nameof(AtEnd);
 
     private const int MaxCallDepth = 3;
@@ -40,7 +41,7 @@ public sealed class FreezeInConstructorAnalyzer : CheckpointAnalyzer
         bool IsFrozen(INamedTypeSymbol type, CancellationToken cancellationToken) => frozen.GetOrAdd(type, t =>
         {
             var freezes = new ConstructionFreeze(symbols, cancellationToken);
-            return freezes.Frozen(t) || t.IsAbstract && symbols.DerivedTypes(t).Any(freezes.Frozen);
+            return freezes.Frozen(t) || BuiltByDerivedTypesOnly(t) && symbols.DerivedTypes(t).Any(freezes.Frozen);
         });
 
         // Each constructor is read in the operation tree the driver builds anyway: no body is bound twice in the common case.
@@ -60,7 +61,7 @@ public sealed class FreezeInConstructorAnalyzer : CheckpointAnalyzer
             {
                 return;
             }
-            var insert = Registers(declaration) ? AfterRegistration : type.IsAbstract ? null : AtEnd;
+            var insert = Registers(declaration) ? AfterRegistration : BuiltByDerivedTypesOnly(type) ? null : AtEnd;
             var properties = insert is null ? ImmutableDictionary<string, string?>.Empty : ImmutableDictionary<string, string?>.Empty.Add(Insert, insert);
             context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.NeverFrozen, declaration.Identifier.GetLocation(), properties, type.Name, Remedy(type)));
         }, OperationKind.ConstructorBody);
@@ -86,9 +87,17 @@ public sealed class FreezeInConstructorAnalyzer : CheckpointAnalyzer
     private static bool IsChecked(INamedTypeSymbol type, CheckpointSymbols symbols)
         => !symbols.DeclaredPretrained(type).IsEmpty && symbols.IsGenerated(type);
 
-    /// <summary>An abstract model's own constructors run before a derived type registers its fields: freezing there would throw.</summary>
+    /// <summary>
+    /// Only types deriving from it build one: an abstract type, or one whose constructors are all protected. Its own
+    /// constructors run before the derived type registers its fields, so the derived type's constructor is where it freezes.
+    /// </summary>
+    private static bool BuiltByDerivedTypesOnly(INamedTypeSymbol type)
+        => type.IsAbstract
+            || type.InstanceConstructors.All(c => !c.IsImplicitlyDeclared && c.DeclaredAccessibility is Accessibility.Protected or Accessibility.ProtectedAndInternal);
+
+    /// <summary>A base model's own constructors run before a derived type registers its fields: freezing there would throw.</summary>
     private static string Remedy(INamedTypeSymbol type)
-        => type.IsAbstract && !type.InstanceConstructors.SelectMany(c => c.DeclaringSyntaxReferences).Select(r => r.GetSyntax()).OfType<ConstructorDeclarationSyntax>().Any(Registers)
+        => BuiltByDerivedTypesOnly(type) && !type.InstanceConstructors.SelectMany(c => c.DeclaringSyntaxReferences).Select(r => r.GetSyntax()).OfType<ConstructorDeclarationSyntax>().Any(Registers)
             ? "call FreezePretrained() after RegisterComponents() in the constructors of the types deriving from it"
             : "call FreezePretrained() after RegisterComponents()";
 

@@ -265,6 +265,46 @@ public sealed class FreezeInConstructorTests
         }
         """);
 
+    /// <summary>A base with protected constructors only is built by derived types alone, as an abstract one is.</summary>
+    [Fact]
+    public Task A_derived_constructor_freezes_a_base_with_protected_constructors_only() => Verify.Analyzer("""
+        public partial class Backbone : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] protected readonly Linear encoder = nn.Linear(4, 4);
+            protected Backbone(string name) : base(name) { }
+            protected Backbone() : this("b") { }
+            public override Tensor forward(Tensor x) => encoder.forward(x);
+        }
+
+        public sealed class Classifier : Backbone
+        {
+            private readonly Linear head = nn.Linear(4, 2);
+            public Classifier() : base("c") { RegisterComponents(); FreezePretrained(); }
+            public override Tensor forward(Tensor x) => head.forward(encoder.forward(x));
+        }
+        """);
+
+    /// <summary>With one constructor anyone can call, the base is built as it is, and its own constructors must freeze.</summary>
+    [Fact]
+    public Task A_base_with_a_public_constructor_is_not_frozen_by_a_derived_type() => Verify.Analyzer("""
+        public partial class Backbone : nn.Module<Tensor, Tensor>
+        {
+            [Pretrained] protected readonly Linear encoder = nn.Linear(4, 4);
+            protected {|#0:Backbone|}(string name) : base(name) { }
+            public {|#1:Backbone|}() : base("b") { RegisterComponents(); }
+            public override Tensor forward(Tensor x) => encoder.forward(x);
+        }
+
+        public sealed class Classifier : Backbone
+        {
+            private readonly Linear head = nn.Linear(4, 2);
+            public Classifier() : base("c") { RegisterComponents(); FreezePretrained(); }
+            public override Tensor forward(Tensor x) => head.forward(encoder.forward(x));
+        }
+        """,
+        Verify.Diagnostic(DiagnosticDescriptors.NeverFrozen, 0).WithArguments("Backbone", Register),
+        Verify.Diagnostic(DiagnosticDescriptors.NeverFrozen, 1).WithArguments("Backbone", Register));
+
     /// <summary>Never into an abstract base's constructor that registers nothing: freezing there would throw.</summary>
     [Fact]
     public Task An_abstract_base_nothing_freezes_gets_no_fix_in_its_constructor() => Verify.NoFix("""
