@@ -246,7 +246,7 @@ internal sealed unsafe partial class ParallelRead
     /// The thread that joins reads as their second thread: one for the process, started on first use, asleep in between.
     /// A thread of its own rather than the thread pool's: the pool wakes a spare worker beside the one that takes the
     /// work, and on a two-core machine that third runnable thread led the scheduler to put the second thread on the
-    /// reading thread's core in about a third of the loads, which then took 1.6 times as long. While awake it keeps off
+    /// reading thread's core in about a third of the loads, which then took 1.6 times as long. Each wake keeps it off
     /// the core of the thread that woke it.
     /// </summary>
     private static partial class SecondThread
@@ -260,8 +260,9 @@ internal sealed unsafe partial class ParallelRead
         private static Thread? thread;
         // Whether the thread is awake or has been signalled to wake: a read offered meanwhile needs no signal of its own.
         private static bool awake;
-        // The core of the thread that woke it last, which it keeps off while awake; -1 where unknown.
-        private static int wakerCore = -1;
+        // The cores the thread may run on, once it runs (Linux); and the core of the thread that started it, -1 where unknown.
+        private static Cores? cores;
+        private static int starterCore = -1;
 
         /// <summary>Wakes the thread, unless it is awake.</summary>
         public static void Wake()
@@ -303,40 +304,37 @@ internal sealed unsafe partial class ParallelRead
                 return false;
             }
             awake = true;
-            wakerCore = OperatingSystem.IsLinux() ? sched_getcpu() : -1;
+            var wakerCore = OperatingSystem.IsLinux() ? sched_getcpu() : -1;
             if (thread is null)
             {
+                starterCore = wakerCore;
                 thread = new Thread(Loop) { IsBackground = true, Name = "CheckpointGen second reader" };
                 thread.Start();
+            }
+            else
+            {
+                // Placed by the waker before the signal, not by itself once it runs: the kernel wakes a thread on a
+                // core it may run on, and woken on the waker's core it waited there behind the waker (0.5-0.8 ms in
+                // the median load, most of the read in one load of ten) before it could move.
+                cores?.KeepOff(wakerCore);
             }
             return true;
         }
 
         private static void Loop()
         {
-            var cores = Cores.OfThisThread();
+            lock (Gate)
+            {
+                // Started on a core of the kernel's choosing, the thread moves itself off its starter's once.
+                cores = Cores.OfThisThread();
+                cores?.KeepOff(starterCore);
+            }
             while (true)
             {
                 WakeSignal.Wait();
-                int core;
-                lock (Gate)
+                if (AwaitOffered())
                 {
-                    core = wakerCore;
-                }
-                // Woken, a sleeping thread often runs on the core of the thread that woke it (the other core, idle, is
-                // slower to wake on a virtual machine); there the two take turns, and a read took 1.5 to 2 times as long
-                // as with this thread on the other core, as long as one thread reading alone.
-                cores?.KeepOff(core);
-                try
-                {
-                    if (AwaitOffered())
-                    {
-                        HelpOffered();
-                    }
-                }
-                finally
-                {
-                    cores?.Restore();
+                    HelpOffered();
                 }
             }
         }
@@ -385,14 +383,19 @@ internal sealed unsafe partial class ParallelRead
             }
         }
 
-        /// <summary>The cores a thread may run on (Linux): narrowed to keep off one, then restored.</summary>
+        /// <summary>The cores a thread may run on (Linux), narrowed by any thread to keep it off one.</summary>
         private sealed class Cores
         {
             // cpu_set_t: 1024 bits.
             private const int Words = 16;
+            private readonly int threadId;
             private readonly ulong[] allowed;
 
-            private Cores(ulong[] allowed) => this.allowed = allowed;
+            private Cores(int threadId, ulong[] allowed)
+            {
+                this.threadId = threadId;
+                this.allowed = allowed;
+            }
 
             /// <summary>The calling thread's cores, or <see langword="null"/> off Linux or where they cannot be read.</summary>
             public static Cores? OfThisThread()
@@ -402,9 +405,17 @@ internal sealed unsafe partial class ParallelRead
                     return null;
                 }
                 var mask = new ulong[Words];
-                fixed (ulong* bits = mask)
+                try
                 {
-                    return sched_getaffinity(0, Words * sizeof(ulong), bits) == 0 ? new Cores(mask) : null;
+                    fixed (ulong* bits = mask)
+                    {
+                        return sched_getaffinity(0, Words * sizeof(ulong), bits) == 0 ? new Cores(gettid(), mask) : null;
+                    }
+                }
+                catch (EntryPointNotFoundException)
+                {
+                    // A C library older than gettid (glibc 2.30): the thread runs where the kernel puts it.
+                    return null;
                 }
             }
 
@@ -421,23 +432,19 @@ internal sealed unsafe partial class ParallelRead
                 {
                     return;
                 }
-                Set(mask);
-            }
-
-            public void Restore() => Set(allowed);
-
-            private static void Set(ulong[] mask)
-            {
                 fixed (ulong* bits = mask)
                 {
                     // Advice only: where the kernel refuses, the thread runs where it may.
-                    _ = sched_setaffinity(0, Words * sizeof(ulong), bits);
+                    _ = sched_setaffinity(threadId, Words * sizeof(ulong), bits);
                 }
             }
         }
 
         [LibraryImport("libc")]
         private static partial int sched_getcpu();
+
+        [LibraryImport("libc")]
+        private static partial int gettid();
 
         [LibraryImport("libc")]
         private static partial int sched_getaffinity(int thread, nint size, ulong* mask);
