@@ -110,16 +110,19 @@ internal sealed class AdapterSet(IReadOnlySet<string> names, IReadOnlyList<nn.Mo
     /// <summary>Every adapter module found.</summary>
     public IReadOnlyList<nn.Module> Modules { get; } = modules;
 
-    /// <summary>Whether <paramref name="key"/> (relative to the module searched) belongs to an adapter: some prefix of it up to a dot is an adapter's name.</summary>
-    public bool Covers(string key)
+    /// <summary>
+    /// Whether <paramref name="key"/> from <paramref name="start"/> on (the key relative to the module searched) belongs
+    /// to an adapter: some prefix of it up to a dot is an adapter's name.
+    /// </summary>
+    public bool Covers(string key, int start = 0)
     {
         if (Names.Count == 0)
         {
             return false;
         }
-        for (var dot = key.IndexOf('.'); dot >= 0; dot = key.IndexOf('.', dot + 1))
+        for (var dot = key.IndexOf('.', start); dot >= 0; dot = key.IndexOf('.', dot + 1))
         {
-            if (Names.Contains(key[..dot]))
+            if (Names.Contains(key[start..dot]))
             {
                 return true;
             }

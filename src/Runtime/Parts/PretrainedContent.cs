@@ -56,10 +56,34 @@ internal static class PretrainedContent
         /// </summary>
         public bool Unchanged(Dictionary<string, Tensor> state)
         {
-            if (!SameMembers(state) && PretrainedContent.Layout(state) != Layout)
+            return (SameMembers(state) || PretrainedContent.Layout(state) == Layout) && NotWrittenSince();
+        }
+
+        /// <summary>
+        /// Whether the frozen tensors of <paramref name="part"/> in the model's <paramref name="modelState"/> are the
+        /// members, under the same names in the part: <see cref="PretrainedPart.FrozenStateIn"/> compared without building it.
+        /// </summary>
+        public bool SameMembersIn(PretrainedPart part, IReadOnlyDictionary<string, Tensor> modelState)
+        {
+            var i = 0;
+            foreach (var (key, tensor) in modelState)
             {
-                return false;
+                if (!part.HoldsFrozen(key))
+                {
+                    continue;
+                }
+                if (i == members.Length || !ReferenceEquals(tensor, members[i].Value) || !key.AsSpan(part.Prefix.Length).SequenceEqual(members[i].Key))
+                {
+                    return false;
+                }
+                i++;
             }
+            return i == members.Length;
+        }
+
+        /// <summary>Whether no member was written since it was hashed.</summary>
+        public bool NotWrittenSince()
+        {
             Interlocked.Increment(ref probesRun);
             return probe.NotWrittenSince();
         }
@@ -91,8 +115,14 @@ internal static class PretrainedContent
     /// <param name="modelState">The model's state dict.</param>
     public static (string Structure, string Content) Of(PretrainedPart part, IReadOnlyDictionary<string, Tensor> modelState)
     {
-        var recorded = Current(part.Module, part.FrozenStateIn(modelState));
-        return (recorded.Structure, recorded.Fingerprint);
+        lock (Hashes)
+        {
+            // The same tensor objects as last time, the usual case, are compared where they are: no dictionary of the part is built.
+            var recorded = Hashes.TryGetValue(part.Module, out var earlier) && earlier.SameMembersIn(part, modelState)
+                ? earlier.NotWrittenSince() ? earlier : Record(part.Module, part.FrozenStateIn(modelState), fromSource: false)
+                : Current(part.Module, part.FrozenStateIn(modelState));
+            return (recorded.Structure, recorded.Fingerprint);
+        }
     }
 
     /// <summary>

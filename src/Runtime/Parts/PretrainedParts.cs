@@ -14,7 +14,7 @@ internal sealed record PretrainedPart(string Prefix, nn.Module Module)
     public AdapterSet Adapters { get; } = AdapterModules.Find(Module);
 
     /// <summary>Whether the model's <paramref name="key"/> is in this part and not in one of its adapters.</summary>
-    public bool HoldsFrozen(string key) => key.StartsWith(Prefix, StringComparison.Ordinal) && !Adapters.Covers(key[Prefix.Length..]);
+    public bool HoldsFrozen(string key) => key.StartsWith(Prefix, StringComparison.Ordinal) && !Adapters.Covers(key, Prefix.Length);
 
     /// <summary>
     /// The part's tensors outside its adapters, by their names in the part, taken from the model's
