@@ -1,9 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
-using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
-using System.Runtime.InteropServices;
 using System.Threading;
 using Microsoft.Win32.SafeHandles;
 
@@ -21,7 +19,7 @@ namespace CheckpointGen.Format;
 /// before reusing the buffer that bytes only hashed are read into. A piece's memory must stay in place until
 /// <see cref="Run"/> returns, which it does only once neither thread touches any piece, whether the read succeeded or not.
 /// </remarks>
-internal sealed unsafe partial class ParallelRead
+internal sealed unsafe class ParallelRead : ISecondThreadWork
 {
     private const int NotStarted = 0;
     private const int Running = 1;
@@ -72,10 +70,7 @@ internal sealed unsafe partial class ParallelRead
     public static void Run(SafeFileHandle file, IReadOnlyList<FilePiece> pieces, Xxh3? hash, ProgressCounter? progress, bool twoThreads = true)
     {
         var reading = new ParallelRead(file, pieces, hash, progress);
-        if (twoThreads && pieces.Count > 1 && Environment.ProcessorCount > 1)
-        {
-            SecondThread.TryOffer(reading);
-        }
+        var offered = twoThreads && pieces.Count > 1 && SecondThread.TryOffer(reading);
         Exception? failure = null;
         try
         {
@@ -85,8 +80,14 @@ internal sealed unsafe partial class ParallelRead
         {
             failure = e;
         }
-        // A second thread that has not joined never will; one that has must stop touching the pieces' memory first.
-        if (Interlocked.CompareExchange(ref reading.helper, NotNeeded, NotStarted) == Running)
+        // A second thread that has not joined never will (and the offer is taken back); one that has must stop touching
+        // the pieces' memory first.
+        var helper = Interlocked.CompareExchange(ref reading.helper, NotNeeded, NotStarted);
+        if (helper == NotStarted && offered)
+        {
+            SecondThread.Withdraw(reading);
+        }
+        else if (helper == Running)
         {
             lock (reading.helperGate)
             {
@@ -113,7 +114,7 @@ internal sealed unsafe partial class ParallelRead
     }
 
     /// <summary>The second thread's part: the pieces the calling thread has not taken yet, unless it has finished.</summary>
-    private void Help()
+    public void Help()
     {
         if (Interlocked.CompareExchange(ref helper, Running, NotStarted) != NotStarted)
         {
@@ -136,6 +137,8 @@ internal sealed unsafe partial class ParallelRead
             }
         }
     }
+
+    public bool ReadFollows => false;
 
     /// <summary>Takes pieces until none is left or the other thread failed; <paramref name="thread"/> is 0 for the calling thread, 1 for the other.</summary>
     private void Work(int thread)
@@ -228,228 +231,5 @@ internal sealed unsafe partial class ParallelRead
             }
             done += read;
         }
-    }
-
-    /// <summary>
-    /// Wakes the second thread ahead of a read that is about to begin, so that it is running when the read starts; it
-    /// waits for the read by spinning, for at most <see cref="SecondThread.AwaitOffer"/>, and sleeps again if none comes.
-    /// </summary>
-    public static void WakeSecondThread()
-    {
-        if (Environment.ProcessorCount > 1)
-        {
-            SecondThread.Wake();
-        }
-    }
-
-    /// <summary>
-    /// The thread that joins reads as their second thread: one for the process, started on first use, asleep in between.
-    /// A thread of its own rather than the thread pool's: the pool wakes a spare worker beside the one that takes the
-    /// work, and on a two-core machine that third runnable thread led the scheduler to put the second thread on the
-    /// reading thread's core in about a third of the loads, which then took 1.6 times as long. Each wake keeps it off
-    /// the core of the thread that woke it.
-    /// </summary>
-    private static partial class SecondThread
-    {
-        /// <summary>How long the thread, once woken, waits for a read before it sleeps again: longer than a load's work before its read.</summary>
-        public static readonly TimeSpan AwaitOffer = TimeSpan.FromMilliseconds(5);
-
-        private static readonly object Gate = new();
-        private static readonly SemaphoreSlim WakeSignal = new(0);
-        private static ParallelRead? offered;
-        private static Thread? thread;
-        // Whether the thread is awake or has been signalled to wake: a read offered meanwhile needs no signal of its own.
-        private static bool awake;
-        // The cores the thread may run on, once it runs (Linux); and the core of the thread that started it, -1 where unknown.
-        private static Cores? cores;
-        private static int starterCore = -1;
-
-        /// <summary>Wakes the thread, unless it is awake.</summary>
-        public static void Wake()
-        {
-            lock (Gate)
-            {
-                if (!WakeLocked())
-                {
-                    return;
-                }
-            }
-            WakeSignal.Release();
-        }
-
-        /// <summary>Hands <paramref name="read"/> to the second thread, unless another read has it (this one then reads alone).</summary>
-        public static void TryOffer(ParallelRead read)
-        {
-            bool signal;
-            lock (Gate)
-            {
-                if (offered is not null)
-                {
-                    return;
-                }
-                offered = read;
-                signal = WakeLocked();
-            }
-            if (signal)
-            {
-                WakeSignal.Release();
-            }
-        }
-
-        /// <summary>Marks the thread awake, starting it on first use; true when it must be signalled.</summary>
-        private static bool WakeLocked()
-        {
-            if (awake)
-            {
-                return false;
-            }
-            awake = true;
-            var wakerCore = OperatingSystem.IsLinux() ? sched_getcpu() : -1;
-            if (thread is null)
-            {
-                starterCore = wakerCore;
-                thread = new Thread(Loop) { IsBackground = true, Name = "CheckpointGen second reader" };
-                thread.Start();
-            }
-            else
-            {
-                // Placed by the waker before the signal, not by itself once it runs: the kernel wakes a thread on a
-                // core it may run on, and woken on the waker's core it waited there behind the waker (0.5-0.8 ms in
-                // the median load, most of the read in one load of ten) before it could move.
-                cores?.KeepOff(wakerCore);
-            }
-            return true;
-        }
-
-        private static void Loop()
-        {
-            lock (Gate)
-            {
-                // Started on a core of the kernel's choosing, the thread moves itself off its starter's once.
-                cores = Cores.OfThisThread();
-                cores?.KeepOff(starterCore);
-            }
-            while (true)
-            {
-                WakeSignal.Wait();
-                if (AwaitOffered())
-                {
-                    HelpOffered();
-                }
-            }
-        }
-
-        /// <summary>Spins until a read is offered (true) or <see cref="AwaitOffer"/> has passed (false, and the thread counts as asleep).</summary>
-        private static bool AwaitOffered()
-        {
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            var spin = default(SpinWait);
-            while (true)
-            {
-                if (Volatile.Read(ref offered) is not null)
-                {
-                    return true;
-                }
-                if (clock.Elapsed > AwaitOffer)
-                {
-                    lock (Gate)
-                    {
-                        if (offered is not null)
-                        {
-                            return true;
-                        }
-                        awake = false;
-                        return false;
-                    }
-                }
-                spin.SpinOnce(sleep1Threshold: -1);
-            }
-        }
-
-        /// <summary>A method of its own, so that nothing of the read (its progress sink, say) stays referenced while the thread sleeps.</summary>
-        [MethodImpl(MethodImplOptions.NoInlining)]
-        private static void HelpOffered()
-        {
-            ParallelRead read;
-            lock (Gate)
-            {
-                read = offered!;
-            }
-            read.Help();
-            lock (Gate)
-            {
-                offered = null;
-                awake = false;
-            }
-        }
-
-        /// <summary>The cores a thread may run on (Linux), narrowed by any thread to keep it off one.</summary>
-        private sealed class Cores
-        {
-            // cpu_set_t: 1024 bits.
-            private const int Words = 16;
-            private readonly int threadId;
-            private readonly ulong[] allowed;
-
-            private Cores(int threadId, ulong[] allowed)
-            {
-                this.threadId = threadId;
-                this.allowed = allowed;
-            }
-
-            /// <summary>The calling thread's cores, or <see langword="null"/> off Linux or where they cannot be read.</summary>
-            public static Cores? OfThisThread()
-            {
-                if (!OperatingSystem.IsLinux())
-                {
-                    return null;
-                }
-                var mask = new ulong[Words];
-                try
-                {
-                    fixed (ulong* bits = mask)
-                    {
-                        return sched_getaffinity(0, Words * sizeof(ulong), bits) == 0 ? new Cores(gettid(), mask) : null;
-                    }
-                }
-                catch (EntryPointNotFoundException)
-                {
-                    // A C library older than gettid (glibc 2.30): the thread runs where the kernel puts it.
-                    return null;
-                }
-            }
-
-            /// <summary>Keeps this thread off <paramref name="core"/>, unless it is the only core allowed or unknown.</summary>
-            public void KeepOff(int core)
-            {
-                if (core < 0 || core >= Words * 64 || (allowed[core / 64] & (1UL << (core % 64))) == 0)
-                {
-                    return;
-                }
-                var mask = (ulong[])allowed.Clone();
-                mask[core / 64] &= ~(1UL << (core % 64));
-                if (Array.TrueForAll(mask, word => word == 0))
-                {
-                    return;
-                }
-                fixed (ulong* bits = mask)
-                {
-                    // Advice only: where the kernel refuses, the thread runs where it may.
-                    _ = sched_setaffinity(threadId, Words * sizeof(ulong), bits);
-                }
-            }
-        }
-
-        [LibraryImport("libc")]
-        private static partial int sched_getcpu();
-
-        [LibraryImport("libc")]
-        private static partial int gettid();
-
-        [LibraryImport("libc")]
-        private static partial int sched_getaffinity(int thread, nint size, ulong* mask);
-
-        [LibraryImport("libc")]
-        private static partial int sched_setaffinity(int thread, nint size, ulong* mask);
     }
 }

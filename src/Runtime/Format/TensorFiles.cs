@@ -24,17 +24,8 @@ internal static class TensorFiles
             : TorchSharpFormat.ReadIndex(stream, stream.Name);
     }
 
-    /// <summary>
-    /// Tells the reader that <see cref="Read"/> will read <paramref name="stream"/> soon: a file's second reading thread
-    /// is woken now, so that it runs by the time the read starts (see <see cref="ParallelRead.WakeSecondThread"/>).
-    /// </summary>
-    public static void ExpectRead(Stream stream)
-    {
-        if (ReadInParallel(stream) is not null)
-        {
-            ParallelRead.WakeSecondThread();
-        }
-    }
+    /// <summary>Whether <see cref="Read"/> reads <paramref name="stream"/> on two threads (<see cref="ParallelRead"/>).</summary>
+    public static bool ReadsInParallel(Stream stream) => ReadInParallel(stream) is not null;
 
     /// <summary>The file a stream is, when it is read on two threads with positional reads: a file that can seek.</summary>
     private static FileStream? ReadInParallel(Stream stream) => stream is FileStream { CanSeek: true } file ? file : null;

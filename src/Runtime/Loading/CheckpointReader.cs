@@ -24,16 +24,37 @@ internal static class CheckpointReader
     /// <param name="options">What to accept.</param>
     public static CheckpointLoadPlan Plan(CheckpointPolicy policy, Stream stream, string source, bool wholeFile, TrainingState? training, CheckpointLoadOptions options)
     {
-        // The data is read once everything below has passed.
-        TensorFiles.ExpectRead(stream);
+        // The data is read once everything below has passed. The header is read meanwhile by the thread that reads the
+        // data with this one, where a file is read on two threads, while the model is examined here.
         var origin = stream.CanSeek ? stream.Position : 0;
-        var state = policy.Model.state_dict();
-        var parts = policy.PartsOf(state);
-        // While the pretrained weights are unchanged (PyTorch's version counters say so, a microsecond per tensor), their
-        // fingerprints are remembered: taken here, they cost less than handing them to another thread would.
-        var fingerprints = options.VerifyPretrainedFingerprints ? parts.All.Select(part => PretrainedContent.Of(part, state)).ToArray() : [];
-        var index = Safetensors.ReadIndex(stream, source, wholeFile ? stream.Length - origin : null);
-        CheckpointMetadata.RequireCheckpointGenEntries(index);
+        var length = wholeFile ? stream.Length - origin : (long?)null;
+        var header = SecondThreadTask<TensorFileIndex>.Start(
+            () =>
+            {
+                var index = Safetensors.ReadIndex(stream, source, length);
+                CheckpointMetadata.RequireCheckpointGenEntries(index);
+                return index;
+            },
+            offer: TensorFiles.ReadsInParallel(stream),
+            readFollows: true);
+        Dictionary<string, Tensor> state;
+        PretrainedParts parts;
+        (string Structure, string Content)[] fingerprints;
+        try
+        {
+            state = policy.Model.state_dict();
+            parts = policy.PartsOf(state);
+            // While the pretrained weights are unchanged (PyTorch's version counters say so, a microsecond per tensor), their
+            // fingerprints are remembered: taken here, they cost less than handing them to another thread would.
+            fingerprints = options.VerifyPretrainedFingerprints ? parts.All.Select(part => PretrainedContent.Of(part, state)).ToArray() : [];
+        }
+        catch
+        {
+            // The model's problem is the one reported; the stream is not closed under the header's reading.
+            header.Forget();
+            throw;
+        }
+        var index = header.Join();
         return Plan(policy, stream, source, training, options, origin, index, state, parts, fingerprints);
     }
 

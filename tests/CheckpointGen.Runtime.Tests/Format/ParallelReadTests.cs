@@ -88,9 +88,9 @@ public sealed class ParallelReadTests : IDisposable
         for (var attempt = 0; attempt < 20; attempt++)
         {
             // Woken for a read that never comes (a load refused before its read): it must still take the next one.
-            ParallelRead.WakeSecondThread();
+            SecondThread.Wake();
             Thread.Sleep(attempt % 2 == 0 ? 20 : 0);
-            ParallelRead.WakeSecondThread();
+            SecondThread.Wake();
             memory.bytes.Clear();
             var hash = new Xxh3();
             var reports = new ThreadRecordingProgress();
@@ -130,7 +130,7 @@ public sealed class ParallelReadTests : IDisposable
                 var keptOff = false;
                 while (!keptOff && DateTime.UtcNow < deadline)
                 {
-                    ParallelRead.WakeSecondThread();
+                    SecondThread.Wake();
                     var task = Directory.GetDirectories("/proc/self/task").SingleOrDefault(t => File.ReadAllText(Path.Combine(t, "comm")).Trim() == "CheckpointGen s");
                     keptOff = task is not null && Cores(CoresAllowed(task)) is var cores && cores.Count > 0 && !cores.Contains(core);
                     Thread.Sleep(20);
@@ -189,7 +189,7 @@ public sealed class ParallelReadTests : IDisposable
     }
 
     /// <summary>Records which threads reported progress: each reports the bytes it read into memory.</summary>
-    private sealed class ThreadRecordingProgress : IProgress<CheckpointProgress>
+    internal sealed class ThreadRecordingProgress : IProgress<CheckpointProgress>
     {
         private readonly HashSet<int> threads = [];
 

@@ -1,0 +1,143 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.IO.Hashing;
+using System.Linq;
+using System.Threading;
+using CheckpointGen.Format;
+using CheckpointGen.Runtime.Tests.Models;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace CheckpointGen.Runtime.Tests;
+
+/// <summary>Work handed to the second thread: run once, by whichever thread gets to it, its result or exception where the caller waits.</summary>
+public sealed class SecondThreadTests
+{
+    private const string SecondThreadName = "CheckpointGen second reader";
+
+    [Fact]
+    public void Work_the_second_thread_takes_hands_back_its_result_and_its_exception()
+    {
+        if (!SecondThread.Available)
+        {
+            return;
+        }
+        // The thread takes offered work within microseconds once awake; a few attempts cover a slow wake.
+        var ranOn = Enumerable.Range(0, 50).Select(_ =>
+        {
+            var task = SecondThreadTask<string?>.Start(() => Thread.CurrentThread.Name, offer: true, readFollows: false);
+            Thread.Sleep(10);
+            return task.Join();
+        }).ToList();
+        Assert.Contains(SecondThreadName, ranOn);
+
+        var failed = SecondThreadTask<int>.Start(() => throw new CheckpointFormatException("x.safetensors", "its header is cut short."), offer: true, readFollows: false);
+        Thread.Sleep(10);
+        var error = Assert.Throws<CheckpointFormatException>(() => failed.Join());
+        Assert.Contains("its header is cut short.", error.Message);
+    }
+
+    [Fact]
+    public void Work_not_offered_or_not_taken_yet_runs_on_the_caller_once()
+    {
+        var runs = 0;
+        var task = SecondThreadTask<string?>.Start(() => { Interlocked.Increment(ref runs); return Thread.CurrentThread.Name; }, offer: false, readFollows: false);
+        Thread.Sleep(10);
+        Assert.Equal(Thread.CurrentThread.Name, task.Join());
+        Assert.Equal(1, runs);
+
+        // Joined at once: run by one thread or the other, never both, never neither.
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            var once = 0;
+            var raced = SecondThreadTask<int>.Start(() => Interlocked.Increment(ref once), offer: true, readFollows: attempt % 2 == 0);
+            Assert.Equal(1, raced.Join());
+            Thread.Sleep(attempt % 10 == 0 ? 6 : 0);
+            Assert.Equal(1, once);
+        }
+    }
+
+    [Fact]
+    public void Forgotten_work_does_not_start_if_it_has_not_and_is_waited_for_if_it_has()
+    {
+        var runs = 0;
+        SecondThreadTask<int>.Start(() => Interlocked.Increment(ref runs), offer: false, readFollows: false).Forget();
+        Thread.Sleep(20);
+        Assert.Equal(0, runs);
+        if (!SecondThread.Available)
+        {
+            return;
+        }
+
+        var started = false;
+        for (var attempt = 0; attempt < 50 && !started; attempt++)
+        {
+            var finished = false;
+            var task = SecondThreadTask<int>.Start(() =>
+            {
+                Volatile.Write(ref started, true);
+                Thread.Sleep(50);
+                Volatile.Write(ref finished, true);
+                return 0;
+            }, offer: true, readFollows: false);
+            Thread.Sleep(10);
+            task.Forget();
+            // Started by the second thread, it had finished by the time Forget returned; else it never runs.
+            Assert.Equal(Volatile.Read(ref started), Volatile.Read(ref finished));
+        }
+        Assert.True(started);
+    }
+
+    [Fact]
+    public void A_read_offered_after_work_that_a_read_follows_gets_the_second_thread()
+    {
+        if (!SecondThread.Available)
+        {
+            return;
+        }
+        using var folder = new TempFolder();
+        var data = new byte[8 << 20];
+        new Random(4).NextBytes(data);
+        var path = folder.File("data.bin");
+        File.WriteAllBytes(path, data);
+        using var memory = empty(data.Length, ScalarType.Byte);
+        var pieces = new List<FilePiece>();
+        TensorBytes.AddPieces(pieces, 0, memory);
+
+        var readers = new HashSet<int>();
+        for (var attempt = 0; attempt < 20; attempt++)
+        {
+            var header = SecondThreadTask<int>.Start(() => 0, offer: true, readFollows: true);
+            Thread.Sleep(2);
+            header.Join();
+            var hash = new Xxh3();
+            var reports = new ParallelReadTests.ThreadRecordingProgress();
+            using (var file = File.OpenHandle(path))
+            {
+                ParallelRead.Run(file, pieces, hash, new ProgressCounter(reports, data.Length));
+            }
+            Assert.Equal(XxHash3.Hash(data), hash.GetCurrentHash());
+            readers.UnionWith(reports.Threads);
+        }
+        Assert.Equal(2, readers.Count);
+    }
+
+    [Fact]
+    public void A_model_that_cannot_load_is_named_before_a_file_that_cannot_be_read_and_the_file_is_left_closed()
+    {
+        using var folder = new TempFolder();
+        var path = folder.File("not-a-checkpoint.safetensors");
+        File.WriteAllBytes(path, [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, (byte)'{']);
+        using var tied = new TiedLanguageModel();
+
+        var error = Assert.Throws<InvalidOperationException>(() => tied.LoadCheckpoint(path));
+
+        Assert.Contains("shares its memory with the pretrained 'embedding.weight'", error.Message);
+        using (File.Open(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+        {
+        }
+        File.Delete(path);
+    }
+}
