@@ -55,9 +55,7 @@ internal static class PretrainedContent
         /// their storage, shape or values only in place, which the probe sees; other objects are compared by layout.
         /// </summary>
         public bool Unchanged(Dictionary<string, Tensor> state)
-        {
-            return (SameMembers(state) || PretrainedContent.Layout(state) == Layout) && NotWrittenSince();
-        }
+            => (SameMembers(state) || PretrainedContent.Layout(state) == Layout) && NotWrittenSince();
 
         /// <summary>
         /// Whether the frozen tensors of <paramref name="part"/> in the model's <paramref name="modelState"/> are the
