@@ -58,6 +58,8 @@ internal sealed class SecondThreadTask<T> : ISecondThreadWork
         }
         finally
         {
+            // The slot is freed before the caller can go on: the read it offers next must find it free.
+            SecondThread.Withdraw(this);
             done = true;
         }
     }

@@ -91,6 +91,30 @@ public sealed class SecondThreadTests
     }
 
     [Fact]
+    public void Work_done_by_the_second_thread_leaves_it_free_for_the_next_offer_by_the_time_the_caller_has_the_result()
+    {
+        if (!SecondThread.Available)
+        {
+            return;
+        }
+        var takenByTheThread = 0;
+        for (var attempt = 0; attempt < 100 && takenByTheThread < 10; attempt++)
+        {
+            var task = SecondThreadTask<string?>.Start(() => Thread.CurrentThread.Name, offer: true, readFollows: true);
+            Thread.Sleep(2);
+            if (task.Join() != SecondThreadName)
+            {
+                continue;
+            }
+            takenByTheThread++;
+            var next = SecondThreadTask<int>.Start(() => 0, offer: false, readFollows: false);
+            Assert.True(SecondThread.TryOffer(next), "the finished work still held the second thread's slot");
+            next.Forget();
+        }
+        Assert.True(takenByTheThread > 0);
+    }
+
+    [Fact]
     public void A_read_offered_after_work_that_a_read_follows_gets_the_second_thread()
     {
         if (!SecondThread.Available)
