@@ -107,66 +107,6 @@ public sealed class ParallelReadTests : IDisposable
     }
 
     [Fact]
-    public void Each_wake_keeps_the_second_thread_off_the_core_of_the_thread_that_woke_it()
-    {
-        if (!OperatingSystem.IsLinux() || Environment.ProcessorCount < 2)
-        {
-            return;
-        }
-        var allowed = Cores(CoresAllowed("thread-self"));
-        if (allowed.Count < 2)
-        {
-            return;
-        }
-        var everyCore = Mask(allowed);
-        try
-        {
-            foreach (var core in allowed.Take(2))
-            {
-                // Woken from this core, it must be placed elsewhere; a wake while it is still awake (from another
-                // test's load, or the last attempt) places nothing, so attempts go on, a sleep apart, until one lands.
-                Assert.Equal(0, sched_setaffinity(0, everyCore.Length * sizeof(ulong), Mask([core])));
-                var deadline = DateTime.UtcNow.AddSeconds(10);
-                var keptOff = false;
-                while (!keptOff && DateTime.UtcNow < deadline)
-                {
-                    SecondThread.Wake();
-                    var task = Directory.GetDirectories("/proc/self/task").SingleOrDefault(t => File.ReadAllText(Path.Combine(t, "comm")).Trim() == "CheckpointGen s");
-                    keptOff = task is not null && Cores(CoresAllowed(task)) is var cores && cores.Count > 0 && !cores.Contains(core);
-                    Thread.Sleep(20);
-                }
-                Assert.True(keptOff, $"woken from core {core}, the second thread may still run there");
-            }
-        }
-        finally
-        {
-            sched_setaffinity(0, everyCore.Length * sizeof(ulong), everyCore);
-        }
-    }
-
-    private static string CoresAllowed(string task)
-        => File.ReadLines(Path.Combine(task.StartsWith('/') ? task : $"/proc/{task}", "status")).Single(l => l.StartsWith("Cpus_allowed_list:", StringComparison.Ordinal));
-
-    /// <summary>The cores of a <c>Cpus_allowed_list</c> line: "0-3,6".</summary>
-    private static List<int> Cores(string line)
-        => line.Split(':')[1].Trim().Split(',', StringSplitOptions.RemoveEmptyEntries)
-            .SelectMany(range => range.Split('-') is [var from, var to] ? Enumerable.Range(int.Parse(from), int.Parse(to) - int.Parse(from) + 1) : [int.Parse(range)])
-            .ToList();
-
-    private static ulong[] Mask(IEnumerable<int> cores)
-    {
-        var mask = new ulong[16];
-        foreach (var core in cores)
-        {
-            mask[core / 64] |= 1UL << (core % 64);
-        }
-        return mask;
-    }
-
-    [System.Runtime.InteropServices.DllImport("libc")]
-    private static extern int sched_setaffinity(int thread, nint size, ulong[] mask);
-
-    [Fact]
     public void A_file_that_ends_before_its_pieces_fails_with_end_of_stream()
     {
         var (path, data) = RandomFile(1 << 20, seed: 7);
