@@ -19,12 +19,8 @@ namespace CheckpointGen.Format;
 /// before reusing the buffer that bytes only hashed are read into. A piece's memory must stay in place until
 /// <see cref="Run"/> returns, which it does only once neither thread touches any piece, whether the read succeeded or not.
 /// </remarks>
-internal sealed unsafe class ParallelRead : ISecondThreadWork
+internal sealed unsafe class ParallelRead
 {
-    private const int NotStarted = 0;
-    private const int Running = 1;
-    private const int NotNeeded = 2;
-
     private readonly SafeFileHandle file;
     private readonly IReadOnlyList<FilePiece> pieces;
     private readonly Xxh3? hash;
@@ -40,12 +36,6 @@ internal sealed unsafe class ParallelRead : ISecondThreadWork
     private int hashed;
     private int hashing;
     private volatile bool failed;
-
-    // The second thread: whether it joined, and once it has, when it is done and what it failed with.
-    private readonly object helperGate = new();
-    private int helper = NotStarted;
-    private bool helperFinished;
-    private Exception? helperFailure;
 
     private ParallelRead(SafeFileHandle file, IReadOnlyList<FilePiece> pieces, Xxh3? hash, ProgressCounter? progress)
     {
@@ -70,7 +60,15 @@ internal sealed unsafe class ParallelRead : ISecondThreadWork
     public static void Run(SafeFileHandle file, IReadOnlyList<FilePiece> pieces, Xxh3? hash, ProgressCounter? progress, bool twoThreads = true)
     {
         var reading = new ParallelRead(file, pieces, hash, progress);
-        var offered = twoThreads && pieces.Count > 1 && SecondThread.TryOffer(reading);
+        // The second thread's part: the pieces this thread has not taken yet when it joins.
+        var second = SecondThreadTask<bool>.Start(
+            () =>
+            {
+                reading.Work(thread: 1);
+                return true;
+            },
+            offer: twoThreads && pieces.Count > 1,
+            readFollows: false);
         Exception? failure = null;
         try
         {
@@ -80,23 +78,15 @@ internal sealed unsafe class ParallelRead : ISecondThreadWork
         {
             failure = e;
         }
-        // A second thread that has not joined never will (and the offer is taken back); one that has must stop touching
-        // the pieces' memory first.
-        var helper = Interlocked.CompareExchange(ref reading.helper, NotNeeded, NotStarted);
-        if (helper == NotStarted && offered)
+        // A second thread that joined must stop touching the pieces' memory first; one that has not never will (its
+        // part, run here instead, finds every piece taken, or the read failed, and returns at once).
+        try
         {
-            SecondThread.Withdraw(reading);
+            second.Join();
         }
-        else if (helper == Running)
+        catch (Exception e)
         {
-            lock (reading.helperGate)
-            {
-                while (!reading.helperFinished)
-                {
-                    Monitor.Wait(reading.helperGate);
-                }
-            }
-            failure ??= reading.helperFailure;
+            failure ??= e;
         }
         if (failure is not null)
         {
@@ -112,33 +102,6 @@ internal sealed unsafe class ParallelRead : ISecondThreadWork
             }
         }
     }
-
-    /// <summary>The second thread's part: the pieces the calling thread has not taken yet, unless it has finished.</summary>
-    public void Help()
-    {
-        if (Interlocked.CompareExchange(ref helper, Running, NotStarted) != NotStarted)
-        {
-            return;
-        }
-        try
-        {
-            Work(thread: 1);
-        }
-        catch (Exception e)
-        {
-            helperFailure = e;
-        }
-        finally
-        {
-            lock (helperGate)
-            {
-                helperFinished = true;
-                Monitor.PulseAll(helperGate);
-            }
-        }
-    }
-
-    public bool ReadFollows => false;
 
     /// <summary>Takes pieces until none is left or the other thread failed; <paramref name="thread"/> is 0 for the calling thread, 1 for the other.</summary>
     private void Work(int thread)

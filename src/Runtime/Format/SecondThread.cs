@@ -24,7 +24,7 @@ internal interface ISecondThreadWork
 /// </summary>
 internal static partial class SecondThread
 {
-    /// <summary>How long the thread, once woken or done with work that a read follows, waits for an offer before it sleeps again.</summary>
+    /// <summary>How long the thread, done with work that a read follows (or finding offered work withdrawn), waits for an offer before it sleeps again.</summary>
     public static readonly TimeSpan AwaitOffer = TimeSpan.FromMilliseconds(5);
 
     private static readonly object Gate = new();
@@ -39,26 +39,6 @@ internal static partial class SecondThread
 
     /// <summary>Whether there is a core for the thread beside the calling one.</summary>
     public static bool Available => Environment.ProcessorCount > 1;
-
-    /// <summary>
-    /// Wakes the thread ahead of work about to be offered, so that it is running when the work comes; it waits for it by
-    /// spinning, for at most <see cref="AwaitOffer"/>, and sleeps again if none comes.
-    /// </summary>
-    public static void Wake()
-    {
-        if (!Available)
-        {
-            return;
-        }
-        lock (Gate)
-        {
-            if (!WakeLocked())
-            {
-                return;
-            }
-        }
-        WakeSignal.Release();
-    }
 
     /// <summary>Hands <paramref name="work"/> to the thread, unless other work has it (false: the caller does it all).</summary>
     public static bool TryOffer(ISecondThreadWork work)

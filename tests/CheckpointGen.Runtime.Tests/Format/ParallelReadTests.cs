@@ -87,10 +87,11 @@ public sealed class ParallelReadTests : IDisposable
         var readers = new HashSet<int>();
         for (var attempt = 0; attempt < 20; attempt++)
         {
-            // Woken for a read that never comes (a load refused before its read): it must still take the next one.
-            SecondThread.Wake();
+            // Given a header to read ahead of a read that never comes (a load refused before its read), and another:
+            // it must still take the next read.
+            SecondThreadTask<int>.Start(() => 0, offer: true, readFollows: true).Join();
             Thread.Sleep(attempt % 2 == 0 ? 20 : 0);
-            SecondThread.Wake();
+            SecondThreadTask<int>.Start(() => 0, offer: true, readFollows: true).Join();
             memory.bytes.Clear();
             var hash = new Xxh3();
             var reports = new ThreadRecordingProgress();

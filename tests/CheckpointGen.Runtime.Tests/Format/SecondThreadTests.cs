@@ -165,14 +165,15 @@ public sealed class SecondThreadTests
         {
             foreach (var core in allowed.Take(2))
             {
-                // Woken from this core, it must be placed elsewhere; a wake while it is still awake (from another
-                // test's load, or the last attempt) places nothing, so attempts go on, a sleep apart, until one lands.
+                // Woken from this core (by work offered), it must be placed elsewhere; a wake while it is still awake
+                // (from another test's load, or the last attempt) places nothing, so attempts go on, a sleep apart,
+                // until one lands.
                 Assert.Equal(0, sched_setaffinity(0, everyCore.Length * sizeof(ulong), Mask([core])));
                 var deadline = DateTime.UtcNow.AddSeconds(10);
                 var keptOff = false;
                 while (!keptOff && DateTime.UtcNow < deadline)
                 {
-                    SecondThread.Wake();
+                    SecondThreadTask<int>.Start(() => 0, offer: true, readFollows: false).Forget();
                     var task = Directory.GetDirectories("/proc/self/task").SingleOrDefault(t => File.ReadAllText(Path.Combine(t, "comm")).Trim() == "CheckpointGen s");
                     keptOff = task is not null && Cores(CoresAllowed(task)) is var cores && cores.Count > 0 && !cores.Contains(core);
                     Thread.Sleep(20);
